@@ -1,0 +1,1 @@
+"""Shared DRF plumbing: API keys, scope, ETag/If-Match, errors, pagination, parameters."""

@@ -1,0 +1,85 @@
+"""Query parameters, parsed strictly: a bad one is a 400 naming it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from django.utils import timezone
+
+from cbpconfig.api.exceptions import reject
+
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date_value(name: str, raw: str) -> date:
+    if not _DATE.match(raw or ""):
+        raise reject(name, f"{raw!r} is not a date in the form YYYY-MM-DD.")
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise reject(name, f"{raw!r} is not a valid calendar date.") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise reject(name, f"{raw} is outside the supported range 1900-01-01 to 2199-12-31.")
+    return value
+
+
+def query_date(request, name: str, *, required: bool = True, default: date | None = None) -> date:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise reject(name, "This parameter is required (YYYY-MM-DD).")
+        return default
+    return parse_date_value(name, raw)
+
+
+def parse_datetime_value(name: str, raw: str) -> datetime:
+    text = raw.strip()
+    if "T" not in text and " " not in text:
+        raise reject(name, f"{raw!r} is not a date-time such as 2026-12-24T13:00:00Z.")
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise reject(name, f"{raw!r} is not a date-time such as 2026-12-24T13:00:00Z.") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise reject(name, "A date-time must carry Z or a UTC offset (a naive time is ambiguous).")
+    value = value.astimezone(UTC)
+    if not MIN_DATE <= value.date() <= MAX_DATE:
+        raise reject(name, "Outside the supported range 1900-01-01 to 2199-12-31.")
+    return value
+
+
+def query_datetime(request, name: str, *, default_now: bool = True) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return timezone.now() if default_now else None
+    # A literal '+' in a query string arrives as a space; accept that common slip.
+    return parse_datetime_value(name, raw.replace(" ", "+") if "T" in raw else raw)
+
+
+def query_int(request, name: str, *, low: int, high: int, default: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise reject(name, "This parameter is required (an integer).")
+        return default
+    if not re.fullmatch(r"[+-]?\d{1,12}", raw):
+        raise reject(name, f"{raw!r} is not an integer.")
+    value = int(raw)
+    if not low <= value <= high:
+        raise reject(name, f"{value} is outside {low}..{high}.")
+    return value
+
+
+def query_bool(request, name: str, default: bool | None = None) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise reject(name, f"{raw!r} is not true or false.")

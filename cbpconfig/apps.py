@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class CbpConfig(AppConfig):
+    name = "cbpconfig"
+    verbose_name = "Platform"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from cbpconfig import checks  # noqa: F401 - registers system checks
+        from cbpconfig.models import APIKey
+
+        auditlog.register(APIKey, exclude_fields=["hashed_key", "id"])

@@ -1,0 +1,35 @@
+"""`manage.py create_api_key NAME [--institution CODE] [--write]`: prints the key alone, once."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.core.management.base import CommandError
+
+from cbpconfig.management.base import AuditedCommand
+from cbpconfig.models import APIKey
+
+
+class Command(AuditedCommand):
+    help = "Create an API key and print it (only once; it is stored hashed)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "name", help="a name for the key (shown in the audit log as api-key:NAME)"
+        )
+        parser.add_argument("--institution", help="bind the key to this institution (BIC)")
+        parser.add_argument("--write", action="store_true", help="allow a platform key to write")
+
+    def handle(self, *args, name, institution=None, write=False, **options):
+        name = name.strip()
+        if not name or len(name) > 50:
+            raise CommandError("NAME must be 1-50 characters")
+        bound = None
+        if institution:
+            if write:
+                raise CommandError("institution keys never write: drop --write or --institution")
+            Institution = apps.get_model("configuration", "Institution")
+            bound = Institution.objects.filter(code=institution).first()
+            if bound is None:
+                raise CommandError(f"unknown institution {institution!r}")
+        _, key = APIKey.objects.create_key(name=name, institution=bound, can_write=write)
+        self.stdout.write(key)

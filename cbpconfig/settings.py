@@ -1,0 +1,256 @@
+"""Django settings for the CBP Configuration API: one module, driven by the environment.
+
+All environment parsing and validation lives in cbpconfig.config (pure and tested); this module
+only maps the validated values onto Django's settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+from cbpconfig.config import load
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CBP = load()
+
+CBP_ENVIRONMENT = CBP.environment
+CBP_AUDIT_RETENTION_DAYS = CBP.audit_retention_days
+CBP_BACKUPS_REQUIRED = CBP.backups_required
+CBP_TRUSTED_PROXIES = CBP.trusted_proxies
+CBP_FLAG_OVERRIDES = CBP.flag_overrides
+CBP_BACKUP_DIR = CBP.backup_dir or str(BASE_DIR / "var" / "backups")
+
+SECRET_KEY = CBP.secret_key
+DEBUG = CBP.debug
+ALLOWED_HOSTS = CBP.allowed_hosts
+CSRF_TRUSTED_ORIGINS = CBP.csrf_trusted_origins
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "auditlog",
+    "waffle",
+    "django_prometheus",
+    "health_check",
+    "dbbackup",
+    "cbpconfig",
+    "calendars",
+    "configuration",
+    "windows",
+    "flags",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "cbpconfig.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "cbpconfig.audit.AuditContextMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "cbpconfig.urls"
+WSGI_APPLICATION = "cbpconfig.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL through psycopg 3 with persistent, health-checked connections and a
+# statement_timeout below gunicorn's worker timeout; SQLite under var/ in development only.
+_env = environ.Env()
+if CBP.database_url:
+    DATABASES = {"default": _env.db_url_config(CBP.database_url)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["OPTIONS"] = {
+            "options": f"-c statement_timeout={CBP.statement_timeout_ms}",
+            "connect_timeout": 5,
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = CBP.conn_max_age
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "var" / "db.sqlite3",
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+DATABASES["default"].setdefault("TEST", {})
+if os.environ.get("CBP_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"]["NAME"] = os.environ["CBP_TEST_DB_NAME"]
+
+# Cache: Redis through django-redis. IGNORE_EXCEPTIONS makes a Redis outage a cache miss
+# (logged), so reads fall through to the database instead of failing.
+if CBP.redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": CBP.redis_url,
+            "KEY_PREFIX": os.environ.get("CBP_CACHE_PREFIX", "cbp"),
+            "TIMEOUT": 3600,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "cbpconfig.cache"
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "cbp",
+            "TIMEOUT": 3600,
+        }
+    }
+CBP_CACHE_IS_REDIS = bool(CBP.redis_url)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Security headers for staging and production (check --deploy clean there).
+if CBP.environment != "development":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env.bool("CBP_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^live$", r"^ready$", r"^health/?$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "cbpconfig.api.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["cbpconfig.api.permissions.ScopedPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["cbpconfig.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"client": CBP.throttle_rate},
+    "DEFAULT_PAGINATION_CLASS": "cbpconfig.api.pagination.StrictPageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "cbpconfig.api.exceptions.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CBP Configuration API",
+    "DESCRIPTION": (
+        "Institutions, typed configuration, business calendars, processing windows and feature "
+        "flags for the payments platform. Authenticate with `Authorization: Api-Key <key>` "
+        "(or `Bearer <key>`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Audit: django-auditlog with our own entry model (adds the textual actor: user name,
+# api-key:<name> or system:<command>) and the request id as its correlation id.
+AUDITLOG_LOGENTRY_MODEL = "cbpconfig.AuditEntry"
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_CID_GETTER = "cbpconfig.logging.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# Feature flags: waffle's flag model is ours (extra fields for institutions); it cannot be
+# swapped once migrations exist, so it is set from the first migration on.
+WAFFLE_FLAG_MODEL = "flags.Flag"
+WAFFLE_CREATE_MISSING_FLAGS = False
+WAFFLE_CACHE_PREFIX = "waffle:"
+
+# Backups: django-dbbackup for whole-database dumps; our own backup command writes domain archives.
+DBBACKUP_STORAGE = "django.core.files.storage.FileSystemStorage"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "dbbackup": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": CBP_BACKUP_DIR},
+    },
+}
+
+PROMETHEUS_METRIC_NAMESPACE = ""
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request": {"()": "cbpconfig.logging.RequestContextFilter"}},
+    "formatters": {"json": {"()": "cbpconfig.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": CBP.log_level},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "health_check": {"level": "ERROR"},
+        "faker": {"level": "WARNING"},
+        "factory": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,29 @@
+"""The entry point: knows every app's API urls and the operations endpoints."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cbpconfig import health
+
+api_v1 = [
+    path("", include("configuration.api.urls")),
+    path("", include("calendars.api.urls")),
+    path("", include("windows.api.urls")),
+    path("", include("flags.api.urls")),
+    path("", include("cbpconfig.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("ofrep/v1/", include("flags.api.ofrep_urls")),
+    path("live", health.live, name="live"),
+    path("ready", health.ready, name="ready"),
+    path("health", health.HealthView.as_view(), name="health"),
+    path("health/", health.HealthView.as_view()),
+    path("metrics", ExportToDjangoView, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
