@@ -10,6 +10,7 @@ class CbpConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from cbpconfig import checks  # noqa: F401 - registers system checks
+        from cbpconfig.api import schema  # noqa: F401 - registers the OpenAPI auth scheme
         from cbpconfig.models import APIKey
 
         auditlog.register(APIKey, exclude_fields=["hashed_key", "id"])

@@ -67,6 +67,7 @@ class Config:
     conn_max_age: int
     throttle_rate: str
     backup_dir: str
+    bench_endpoints: bool
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -208,6 +209,10 @@ def load(env: Mapping[str, str] | None = None) -> Config:
             f"CBP_THROTTLE_RATE: expected N/second|minute|hour|day, got {throttle_rate!r}"
         )
 
+    bench_endpoints = _bool(env, "CBP_BENCH_ENDPOINTS", False)
+    if bench_endpoints and environment != "development":
+        raise SettingsError("CBP_BENCH_ENDPOINTS: benchmark endpoints exist in development only")
+
     return Config(
         environment=environment,
         debug=_bool(env, "DEBUG", bool(defaults["debug"])),
@@ -229,4 +234,5 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         conn_max_age=_int(env, "CBP_CONN_MAX_AGE", 60, 0, 3600),
         throttle_rate=throttle_rate,
         backup_dir=_read(env, "CBP_BACKUP_DIR") or "",
+        bench_endpoints=bench_endpoints,
     )

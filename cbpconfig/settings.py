@@ -21,6 +21,7 @@ CBP_AUDIT_RETENTION_DAYS = CBP.audit_retention_days
 CBP_BACKUPS_REQUIRED = CBP.backups_required
 CBP_TRUSTED_PROXIES = CBP.trusted_proxies
 CBP_FLAG_OVERRIDES = CBP.flag_overrides
+CBP_BENCH_ENDPOINTS = CBP.bench_endpoints
 CBP_BACKUP_DIR = CBP.backup_dir or str(BASE_DIR / "var" / "backups")
 
 SECRET_KEY = CBP.secret_key

@@ -1,5 +1,6 @@
 """The entry point: knows every app's API urls and the operations endpoints."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
@@ -27,3 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+if settings.CBP_BENCH_ENDPOINTS:  # development only (refused elsewhere by the settings check)
+    from cbpconfig.api.baseline import RedisGetView
+
+    urlpatterns.append(path("bench/redis-get", RedisGetView.as_view(), name="bench-redis-get"))
