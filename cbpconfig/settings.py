@@ -233,6 +233,21 @@ STORAGES = {
 
 PROMETHEUS_METRIC_NAMESPACE = ""
 
+# Domain data, in dependency order: what `backup` archives, `restore` replaces and
+# `verify_integrity` re-validates (never API keys, users or the audit log).
+CBP_DOMAIN_MODELS = [
+    "calendars.Calendar",
+    "calendars.Holiday",
+    "configuration.Institution",
+    "windows.ProcessingWindow",
+    "windows.WindowRule",
+    "windows.WindowOverride",
+    "configuration.Configuration",
+    "configuration.ConfigurationValue",
+    "flags.Flag",
+]
+CBP_BACKUP_RETENTION_DAYS = {"full": 90, "incremental": 7, "dbbackup": 30}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

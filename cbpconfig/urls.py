@@ -3,10 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cbpconfig import health
+from cbpconfig.metrics import metrics_view
 
 api_v1 = [
     path("", include("configuration.api.urls")),
@@ -24,7 +24,7 @@ urlpatterns = [
     path("ready", health.ready, name="ready"),
     path("health", health.HealthView.as_view(), name="health"),
     path("health/", health.HealthView.as_view()),
-    path("metrics", ExportToDjangoView, name="metrics"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -38,9 +38,11 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_cache_and_keys():
     """Each test starts with an empty cache and no remembered API keys."""
     from cbpconfig.api.authentication import forget_keys
+    from cbpconfig.api.throttling import reset_local_counts
 
     cache.clear()
     forget_keys()
+    reset_local_counts()
     yield
     forget_keys()
 

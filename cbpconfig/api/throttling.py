@@ -1,13 +1,17 @@
 """Throttling per API key (or per user, or per address for anonymous callers).
 
-A fixed one-window counter costs one Redis round trip (INCR and EXPIRE pipelined) so it stays
-cheap on the hot read paths. If Redis is down the request is allowed (and the error logged):
-throttling must not turn a cache outage into an API outage.
+A fixed-window counter shared by every worker in Redis. To keep the hot read paths at one
+cache round trip, each worker counts locally and adds its count to Redis (INCRBY and EXPIRE,
+pipelined: one round trip) every `batch` requests or every second, whichever comes first; the
+batch is 1% of the limit (at most 20), so a small limit is counted exactly and a large one may
+be overshot by at most workers × batch requests in a window. If Redis is down the request is
+allowed and the error logged: throttling must not turn a cache outage into an API outage.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -20,11 +24,33 @@ from cbpconfig.audit import client_ip
 logger = logging.getLogger("cbpconfig.throttle")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_FLUSH_SECONDS = 1.0
+_MAX_BATCH = 20
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
     count, _, unit = rate.partition("/")
     return int(count), _UNITS[unit[0]]
+
+
+class _Window:
+    __slots__ = ("flushed_at", "known", "number", "pending")
+
+    def __init__(self, number: int):
+        self.number = number
+        self.pending = 0
+        self.known = 0  # the shared count as of the last flush
+        self.flushed_at = 0.0
+
+
+_windows: dict[str, _Window] = {}
+_lock = threading.Lock()
+
+
+def reset_local_counts() -> None:
+    """Forget this worker's unflushed counts (tests)."""
+    with _lock:
+        _windows.clear()
 
 
 class ClientRateThrottle(BaseThrottle):
@@ -42,33 +68,51 @@ class ClientRateThrottle(BaseThrottle):
             getattr(settings, "CBP_THROTTLE_RATE", None)
             or settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["client"]
         )
-        self.num_requests, self.duration = parse_rate(rate)
-        window = int(time.time() // self.duration)
-        self.window_end = (window + 1) * self.duration
-        name = f"throttle:{self.get_ident_key(request)}:{window}"
-        try:
-            count = self._increment(name)
-        except Exception:  # a cache outage must not refuse requests
-            logger.warning("throttle counter unavailable; request allowed", exc_info=True)
-            return True
-        return count <= self.num_requests
+        limit, duration = parse_rate(rate)
+        now = time.time()
+        number = int(now // duration)
+        self.window_end = (number + 1) * duration
+        ident = self.get_ident_key(request)
+        batch = max(1, min(_MAX_BATCH, limit // 100))
+        with _lock:
+            window = _windows.get(ident)
+            if window is None or window.number != number:
+                if len(_windows) > 50000:
+                    _windows.clear()
+                window = _windows[ident] = _Window(number)
+            window.pending += 1
+            flush = window.pending >= batch or now - window.flushed_at >= _FLUSH_SECONDS
+            pending = window.pending
+            if flush:
+                window.pending = 0
+                window.flushed_at = now
+        if flush:
+            try:
+                total = self._add(f"throttle:{ident}:{number}", pending, duration)
+            except Exception:  # a cache outage must not refuse requests
+                logger.warning("throttle counter unavailable; request allowed", exc_info=True)
+                return True
+            with _lock:
+                window.known = total
+            return total <= limit
+        return window.known + pending <= limit
 
-    def _increment(self, name: str) -> int:
+    def _add(self, name: str, amount: int, duration: int) -> int:
         if getattr(settings, "CBP_CACHE_IS_REDIS", False):
             from django_redis import get_redis_connection
 
             prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
             full = f"{prefix}:{name}"
             pipe = get_redis_connection("default").pipeline(transaction=False)
-            pipe.incr(full)
-            pipe.expire(full, self.duration + 1)
+            pipe.incrby(full, amount)
+            pipe.expire(full, duration + 1)
             return int(pipe.execute()[0])
-        cache.add(name, 0, self.duration + 1)
+        cache.add(name, 0, duration + 1)
         try:
-            return cache.incr(name)
+            return cache.incr(name, amount)
         except ValueError:
-            cache.set(name, 1, self.duration + 1)
-            return 1
+            cache.set(name, amount, duration + 1)
+            return amount
 
     def wait(self):
         return max(0.0, self.window_end - time.time())

@@ -65,6 +65,14 @@ def test_throttle__counts_per_key(make_key, client_for, settings):
     assert two.get("/api/v1/institutions/").status_code == 200
 
 
+@pytest.mark.django_db
+def test_throttle__batched_counting__still_enforced(reader, settings):
+    settings.CBP_THROTTLE_RATE = "300/minute"  # counted in batches of 3
+    codes = [reader.get("/api/v1/institutions/").status_code for _ in range(306)]
+    assert codes[:300] == [200] * 300
+    assert 429 in codes[300:]
+
+
 # -- pagination ----------------------------------------------------------------------------
 
 

@@ -1,0 +1,27 @@
+"""`manage.py backup [--incremental] [--output DIR]`: one archive of all domain data."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cbpconfig.backup import BackupError, write_archive
+
+
+class Command(BaseCommand):
+    help = "Write a full (or incremental) archive of all domain data and print its path."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--incremental", action="store_true", help="only what changed since the latest archive"
+        )
+        parser.add_argument("--output", default=None, help="directory (default: CBP_BACKUP_DIR)")
+
+    def handle(self, *args, incremental=False, output=None, **options):
+        try:
+            path = write_archive(
+                output_dir=output or settings.CBP_BACKUP_DIR,
+                incremental=incremental,
+                environment=settings.CBP_ENVIRONMENT,
+            )
+        except (BackupError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(str(path))

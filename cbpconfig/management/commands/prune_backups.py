@@ -1,0 +1,50 @@
+"""`manage.py prune_backups [--output DIR]`: delete archives past retention, never one that a
+kept archive needs; and django-dbbackup dumps past theirs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from cbpconfig.backup import list_archives
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete archives past retention (full 90 days, incremental 7 days; dbbackup dumps 30 days)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--output", default=None, help="directory (default: CBP_BACKUP_DIR)")
+        parser.add_argument("--dry-run", action="store_true")
+
+    def handle(self, *args, output=None, dry_run=False, **options):
+        directory = Path(output or settings.CBP_BACKUP_DIR)
+        retention = settings.CBP_BACKUP_RETENTION_DAYS
+        now = datetime.now(UTC)
+        archives = list_archives(directory)
+        by_name = {a.path.name: a for a in archives}
+        kept = {
+            a.path.name for a in archives if now - a.created_at <= timedelta(days=retention[a.kind])
+        }
+        # Every ancestor of a kept archive is kept too: an incremental is useless without its chain.
+        for name in list(kept):
+            parent = by_name[name].manifest.get("parent")
+            while parent and parent in by_name and parent not in kept:
+                kept.add(parent)
+                parent = by_name[parent].manifest.get("parent")
+        removed = [a.path for a in archives if a.path.name not in kept]
+        cutoff = now - timedelta(days=retention["dbbackup"])
+        for dump in directory.glob("*.dump*") if directory.is_dir() else []:
+            if datetime.fromtimestamp(dump.stat().st_mtime, tz=UTC) < cutoff:
+                removed.append(dump)
+        for path in removed:
+            if not dry_run:
+                path.unlink(missing_ok=True)
+            self.stdout.write(f"{'would delete' if dry_run else 'deleted'} {path}")
+        self.stdout.write(
+            f"kept {len(kept)} archive(s), {'would delete' if dry_run else 'deleted'} {len(removed)} file(s)"
+        )

@@ -1,0 +1,38 @@
+"""`manage.py restore ARCHIVE [--dry-run]`: replace all domain data with the archive's state."""
+
+from django.core.management.base import CommandError
+
+from cbpconfig.backup import (
+    BackupError,
+    apply_plan,
+    check_migrations,
+    load_chain,
+    plan_restore,
+    state_of_chain,
+)
+from cbpconfig.management.base import AuditedCommand
+
+
+class Command(AuditedCommand):
+    help = "Verify the chain ending at ARCHIVE and replace all domain data with its state (one transaction)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("archive")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="print what would change, change nothing"
+        )
+
+    def handle(self, *args, archive, dry_run=False, **options):
+        try:
+            chain = load_chain(archive)
+            check_migrations(chain)
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        plan = plan_restore(state_of_chain(chain))
+        for line in plan.summary():
+            self.stdout.write(line)
+        if dry_run:
+            self.stdout.write("dry run: nothing changed")
+            return
+        apply_plan(plan)
+        self.stdout.write(f"restored {archive} ({len(chain)} archive(s) in the chain)")
