@@ -293,11 +293,13 @@ def apply_plan(plan: Plan, using: str = "default") -> None:
                     obj.delete()
         for model in models:
             label = label_of(model)
-            rows = plan.create.get(label, []) + plan.update.get(label, [])
-            if not rows:
-                continue
-            for deserialized in serializers.deserialize("python", rows, using=using):
-                deserialized.save(using=using)
+            creates, updates = plan.create.get(label, []), plan.update.get(label, [])
+            for rows, existing in ((creates, False), (updates, True)):
+                for deserialized in serializers.deserialize("python", rows, using=using):
+                    # A raw save keeps the archived timestamps; marking an existing row as not
+                    # new makes auditlog record the update with its field changes.
+                    deserialized.object._state.adding = not existing
+                    deserialized.save(using=using)
         connection = connections[using]
         sql = connection.ops.sequence_reset_sql(no_style(), models)
         if sql:

@@ -1,27 +1,28 @@
 """`manage.py verify_backup ARCHIVE`: checksums, then a restore into a scratch database compared
-object by object with the archive; exit 0 only if identical."""
+object by object with the archive; exit 0 only if identical.
+
+The restore runs as `manage.py migrate` + `manage.py restore` in a child process whose default
+database is the scratch one and whose cache keys have a prefix of their own, so nothing the
+restore does (signals, cache invalidation, audit entries) can touch the live database or cache.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
+from pathlib import Path
+from urllib.parse import quote
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from cbpconfig.audit import system_actor
-from cbpconfig.backup import (
-    BackupError,
-    apply_plan,
-    current_state,
-    load_chain,
-    plan_restore,
-    state_of_chain,
-)
+from cbpconfig.backup import BackupError, current_state, load_chain, state_of_chain
 
 ALIAS = "cbp_verify_scratch"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Command(BaseCommand):
@@ -37,47 +38,74 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         target = state_of_chain(chain)
         self.stdout.write(f"checksums ok ({len(chain)} archive(s))")
-        with scratch_database() as alias:
-            call_command("migrate", database=alias, verbosity=0, interactive=False)
-            with system_actor("verify_backup"):
-                apply_plan(plan_restore(target, using=alias), using=alias)
-            restored = current_state(using=alias)
-        differences = []
-        for label in sorted(set(target) | set(restored)):
-            want, have = target.get(label, {}), restored.get(label, {})
-            for pk in sorted(set(want) | set(have)):
-                if want.get(pk) != have.get(pk):
-                    differences.append(f"{label} pk={pk}")
+        with ScratchDatabase() as scratch:
+            env = dict(
+                os.environ,
+                DATABASE_URL=scratch.url,
+                CBP_CACHE_PREFIX=f"cbp-verify-{uuid.uuid4().hex[:8]}",
+            )
+            for step in (
+                ["migrate", "--noinput", "-v0"],
+                ["restore", str(Path(archive).resolve())],
+            ):
+                result = subprocess.run(
+                    [sys.executable, str(ROOT / "manage.py"), *step],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if result.returncode != 0:
+                    reason = (result.stderr.strip().splitlines() or ["failed"])[-1]
+                    raise CommandError(f"scratch {step[0]} failed: {reason}")
+            restored = current_state(using=scratch.alias())
+        differences = [
+            f"{label} pk={pk}"
+            for label in sorted(set(target) | set(restored))
+            for pk in sorted(set(target.get(label, {})) | set(restored.get(label, {})))
+            if target.get(label, {}).get(pk) != restored.get(label, {}).get(pk)
+        ]
         if differences:
             raise CommandError(f"restore differs from the archive: {', '.join(differences[:10])}")
         total = sum(len(rows) for rows in target.values())
         self.stdout.write(f"identical: {total} objects restored and compared")
 
 
-class scratch_database:
-    """A throw-away database next to the default one (PostgreSQL) or a temporary SQLite file."""
+class ScratchDatabase:
+    """A throw-away database beside the default one (PostgreSQL) or a temporary SQLite file."""
 
-    def __enter__(self) -> str:
-        base = dict(connections.databases["default"])
+    def __enter__(self) -> ScratchDatabase:
+        self.base = dict(connections.databases["default"])
         self.vendor = connections["default"].vendor
         if self.vendor == "postgresql":
             self.name = f"cbp_verify_{uuid.uuid4().hex[:12]}"
             with connections["default"]._nodb_cursor() as cursor:
                 cursor.execute(f'CREATE DATABASE "{self.name}"')
-            base["NAME"] = self.name
+            auth = quote(self.base.get("USER") or "postgres", safe="")
+            if self.base.get("PASSWORD"):
+                auth += ":" + quote(self.base["PASSWORD"], safe="")
+            self.url = f"postgres://{auth}@{self.base.get('HOST') or '127.0.0.1'}:{self.base.get('PORT') or 5432}/{self.name}"
         else:
             handle, self.name = tempfile.mkstemp(suffix=".sqlite3")
             os.close(handle)
-            base["NAME"] = self.name
-        base["CONN_MAX_AGE"] = 0
-        base["TEST"] = {}
-        connections.databases[ALIAS] = base
+            self.url = f"sqlite:///{self.name}"
+        return self
+
+    def alias(self) -> str:
+        connections.databases[ALIAS] = {
+            **self.base,
+            "NAME": self.name,
+            "CONN_MAX_AGE": 0,
+            "TEST": {},
+        }
         return ALIAS
 
     def __exit__(self, *exc):
-        connections[ALIAS].close()
-        del connections[ALIAS]
-        connections.databases.pop(ALIAS, None)
+        if ALIAS in connections.databases:
+            connections[ALIAS].close()
+            del connections[ALIAS]
+            connections.databases.pop(ALIAS, None)
         if self.vendor == "postgresql":
             with connections["default"]._nodb_cursor() as cursor:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
