@@ -76,6 +76,11 @@ class ServiceModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     def delete_model(self, request, obj):
         self.service_delete(obj)
 
+    def delete_queryset(self, request, queryset):
+        # The bulk "delete selected" action goes through the services too (audit, cache).
+        for obj in queryset:
+            self.service_delete(obj)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)

@@ -1,8 +1,159 @@
-from django.contrib import admin
+"""Admin of institutions, configurations (with their values inline) and values.
 
-from cbpconfig.admin import ServiceModelAdmin
+Every save goes through configuration.services (validation, audit, cache invalidation), each
+form carries the version it was opened at (a stale save is refused with a message), and
+sensitive values are shown as "********" to staff without
+`configuration.view_sensitive_value` — in lists, forms and inlines; submitting the mask back
+keeps the stored value.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count
+from django.forms.fields import InvalidJSONInput
+
+from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
 from configuration import services
-from configuration.models import Institution
+from configuration.models import Configuration, ConfigurationValue, Institution
+from configuration.resolution import MASK
+
+SENSITIVE_PERMISSION = "configuration.view_sensitive_value"
+_JSON_HELP = 'JSON: "text" in quotes, 42, true, "1000.00" for decimals, {"a": 1}.'
+
+
+def _may_see(request) -> bool:
+    return request.user.has_perm(SENSITIVE_PERMISSION)
+
+
+def _short(value) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+class SafeJSONFormField(forms.JSONField):
+    """A JSON form field that answers a document too deeply nested to parse with a form error
+    (the stock field lets the parser's RecursionError through as a 500)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError("This JSON is nested too deeply.", code="invalid") from None
+
+    def bound_data(self, data, initial):
+        # Re-displaying the refused input parses it again.
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+
+JSON_OVERRIDES = {models.JSONField: {"form_class": SafeJSONFormField}}
+
+
+class MaskedValueForm(VersionedAdminForm):
+    """Shows the value field of a sensitive configuration as the mask to staff who may not see
+    it; the mask sent back means "unchanged"."""
+
+    mask_sensitive = True  # set per request by the admin (fail closed)
+    value_field = "value"
+
+    def is_sensitive(self) -> bool:
+        raise NotImplementedError
+
+    def _masked(self) -> bool:
+        return (
+            self.mask_sensitive
+            and self.instance.pk is not None
+            and self.value_field in self.fields
+            and self.is_sensitive()
+            and getattr(self.instance, self.value_field) is not None
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.value_field in self.fields:
+            self.fields[self.value_field].help_text = _JSON_HELP
+        if self._masked():
+            self.initial[self.value_field] = MASK
+
+    def clean(self):
+        cleaned = super().clean()
+        if self._masked() and cleaned.get(self.value_field) == MASK:
+            # The instance still holds the stored value here (construct_instance runs later).
+            cleaned[self.value_field] = getattr(self.instance, self.value_field)
+        return cleaned
+
+
+class ConfigurationForm(MaskedValueForm):
+    value_field = "default"
+
+    def is_sensitive(self) -> bool:
+        return bool(self.instance.is_sensitive)
+
+
+class ConfigurationValueForm(MaskedValueForm):
+    value_field = "value"
+
+    def is_sensitive(self) -> bool:
+        try:
+            return bool(self.instance.configuration.is_sensitive)
+        except Configuration.DoesNotExist:
+            return False
+
+
+def _value_data(obj: ConfigurationValue) -> dict:
+    return {
+        "institution": obj.institution,
+        "value": obj.value,
+        "effective_from": obj.effective_from,
+    }
+
+
+class ConfigurationValueInline(admin.TabularInline):
+    model = ConfigurationValue
+    form = ConfigurationValueForm
+    formfield_overrides = JSON_OVERRIDES
+    fields = ["institution", "value", "effective_from", "version", "expected_version"]
+    readonly_fields = ["version"]
+    autocomplete_fields = ["institution"]
+    extra = 0
+    ordering = ["institution__code", "effective_from"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.mask_sensitive = not _may_see(request)
+        return formset
+
+
+class ValueInstitutionFilter(admin.SimpleListFilter):
+    """Configurations that have a value for the chosen institution (or a global one)."""
+
+    title = "values for institution"
+    parameter_name = "value_institution"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            ConfigurationValue.objects.filter(institution__isnull=False)
+            .values_list("institution__code", flat=True)
+            .distinct()
+            .order_by("institution__code")
+        )
+        return [("-", "global"), *((code, code) for code in codes)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "-":
+            return queryset.filter(values__institution__isnull=True).distinct()
+        return queryset.filter(values__institution__code=value).distinct()
 
 
 @admin.register(Institution)
@@ -31,3 +182,165 @@ class InstitutionAdmin(ServiceModelAdmin):
 
     def service_delete(self, obj):
         services.delete_institution(institution=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.service_delete(obj)
+
+
+@admin.register(Configuration)
+class ConfigurationAdmin(ServiceModelAdmin):
+    form = ConfigurationForm
+    formfield_overrides = JSON_OVERRIDES
+    inlines = [ConfigurationValueInline]
+    list_filter = ["value_type", "is_sensitive", ValueInstitutionFilter]
+    search_fields = ["key", "description"]
+    ordering = ["key"]
+    list_display = ["key", "value_type", "is_sensitive", "default", "value_count", "version"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_value_count=Count("values"))
+
+    @admin.display(description="values", ordering="_value_count")
+    def value_count(self, obj):
+        return obj._value_count
+
+    def get_list_display(self, request):
+        mask = not _may_see(request)
+
+        @admin.display(description="default")
+        def default(obj):
+            if obj.default is None:
+                return "—"
+            return MASK if (mask and obj.is_sensitive) else _short(obj.default)
+
+        return ["key", "value_type", "is_sensitive", default, "value_count", "version"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.mask_sensitive = not _may_see(request)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "key"] if obj is not None else fields
+
+    def service_create(self, obj, form):
+        data = {name: getattr(obj, name) for name in services._DEFINITION_FIELDS}
+        return services.create_configuration(data=data)
+
+    def service_update(self, obj, form, expected_version):
+        return services.update_configuration(
+            configuration=obj,
+            data=self.changed_data_of(obj, form),
+            expected_version=expected_version,
+        )
+
+    def service_delete(self, obj):
+        services.delete_configuration(configuration=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.service_delete(obj)
+
+    def save_formset(self, request, form, formset, change):
+        """Inline values are written through the services too, each with its version check."""
+        if formset.model is not ConfigurationValue:
+            return super().save_formset(request, form, formset, change)
+        configuration = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline in formset.deleted_forms:
+            if inline.instance.pk is not None:
+                services.delete_value(
+                    value=inline.instance,
+                    expected_version=inline.cleaned_data.get("expected_version"),
+                )
+                formset.deleted_objects.append(inline.instance)
+        for inline in formset.forms:
+            if inline in formset.deleted_forms or not inline.has_changed():
+                continue
+            obj = inline.instance
+            if obj.pk is None:
+                saved = services.create_value(configuration=configuration, data=_value_data(obj))
+                formset.new_objects.append(saved)
+            else:
+                changed = [n for n in inline.changed_data if n in ("value", "effective_from")]
+                if not changed:
+                    continue
+                saved = services.update_value(
+                    value=obj,
+                    data={name: getattr(obj, name) for name in changed},
+                    expected_version=inline.cleaned_data.get("expected_version"),
+                )
+                formset.changed_objects.append((saved, changed))
+
+
+class GlobalValueFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("global", "global"), ("institution", "institution")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "global":
+            return queryset.filter(institution__isnull=True)
+        if self.value() == "institution":
+            return queryset.filter(institution__isnull=False)
+        return queryset
+
+
+@admin.register(ConfigurationValue)
+class ConfigurationValueAdmin(ServiceModelAdmin):
+    form = ConfigurationValueForm
+    formfield_overrides = JSON_OVERRIDES
+    list_filter = [
+        GlobalValueFilter,
+        ("institution", admin.RelatedOnlyFieldListFilter),
+        "configuration__value_type",
+    ]
+    list_select_related = ["configuration", "institution"]
+    search_fields = ["configuration__key", "institution__code"]
+    autocomplete_fields = ["configuration", "institution"]
+    ordering = ["configuration__key", "institution__code", "effective_from"]
+    list_display = ["configuration", "scope", "value", "effective_from", "version"]
+
+    @admin.display(description="institution", ordering="institution__code")
+    def scope(self, obj):
+        return obj.institution.code if obj.institution_id else "global"
+
+    def get_list_display(self, request):
+        mask = not _may_see(request)
+
+        @admin.display(description="value")
+        def value(obj):
+            return MASK if (mask and obj.configuration.is_sensitive) else _short(obj.value)
+
+        return ["configuration", "scope", value, "effective_from", "version"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.mask_sensitive = not _may_see(request)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "configuration", "institution"] if obj is not None else fields
+
+    def service_create(self, obj, form):
+        return services.create_value(configuration=obj.configuration, data=_value_data(obj))
+
+    def service_update(self, obj, form, expected_version):
+        data = {
+            name: getattr(obj, name)
+            for name in form.changed_data
+            if name in ("value", "effective_from")
+        }
+        return services.update_value(value=obj, data=data, expected_version=expected_version)
+
+    def service_delete(self, obj):
+        services.delete_value(value=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.service_delete(obj)

@@ -8,6 +8,10 @@ class ConfigurationConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from configuration.models import Institution
+        from configuration import signals
+        from configuration.models import Configuration, ConfigurationValue, Institution
 
         auditlog.register(Institution)
+        auditlog.register(Configuration)
+        auditlog.register(ConfigurationValue)
+        signals.connect()

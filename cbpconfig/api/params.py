@@ -45,7 +45,10 @@ def parse_datetime_value(name: str, raw: str) -> datetime:
         raise reject(name, f"{raw!r} is not a date-time such as 2026-12-24T13:00:00Z.") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise reject(name, "A date-time must carry Z or a UTC offset (a naive time is ambiguous).")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise reject(name, "Outside the supported range 1900-01-01 to 2199-12-31.") from None
     if not MIN_DATE <= value.date() <= MAX_DATE:
         raise reject(name, "Outside the supported range 1900-01-01 to 2199-12-31.")
     return value

@@ -1,8 +1,10 @@
 import django_filters
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from cbpconfig.api.filters import StrictBooleanFilter
-from configuration.models import Institution
+from configuration.models import Configuration, ConfigurationValue, Institution
 
 
 class InstitutionFilter(django_filters.FilterSet):
@@ -17,3 +19,39 @@ class InstitutionFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(code__icontains=value) | Q(name__icontains=value))
+
+
+class ConfigurationFilter(django_filters.FilterSet):
+    value_type = django_filters.ChoiceFilter(choices=Configuration.ValueType.choices)
+    is_sensitive = StrictBooleanFilter()
+    search = django_filters.CharFilter(
+        method="filter_search", help_text="key or description contains"
+    )
+
+    class Meta:
+        model = Configuration
+        fields = ["value_type", "is_sensitive"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(key__icontains=value) | Q(description__icontains=value))
+
+
+class ConfigurationValueFilter(django_filters.FilterSet):
+    institution = django_filters.CharFilter(
+        field_name="institution__code", help_text="Values of this institution (code)."
+    )
+
+    class Meta:
+        model = ConfigurationValue
+        fields = ["institution"]
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def filter_global(self, queryset, name, value):
+        return queryset.filter(institution__isnull=value)
+
+
+# `global` is a Python keyword, so the filter is added after the class is built.
+ConfigurationValueFilter.base_filters["global"] = StrictBooleanFilter(
+    method="filter_global",
+    help_text="true: only global values; false: only institution values.",
+)

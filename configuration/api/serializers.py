@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from calendars.models import Calendar
 from cbpconfig.api.serializers import StrictModelSerializer
 from cbpconfig.validators import is_timezone
-from configuration.models import Institution
+from configuration.models import Configuration, ConfigurationValue, Institution
+from configuration.resolution import MASK, ConfigError, validate_key
 
 
 class InstitutionSerializer(StrictModelSerializer):
@@ -36,3 +38,131 @@ class InstitutionSerializer(StrictModelSerializer):
                 f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)."
             )
         return value
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date-time that must carry Z or an offset (a naive one is ambiguous: 400)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and (parsed.tzinfo is None or parsed.utcoffset() is None):
+                raise serializers.ValidationError(
+                    "A date-time must carry Z or a UTC offset (a naive time is ambiguous), "
+                    "e.g. 2026-12-24T13:00:00Z."
+                )
+        return super().to_internal_value(value)
+
+
+def _mask_requested(serializer) -> bool:
+    # Masked unless the view says the caller may see sensitive values (fail closed).
+    return serializer.context.get("mask", True)
+
+
+class ConfigurationSerializer(StrictModelSerializer):
+    description = serializers.CharField(allow_blank=True, required=False)
+    schema = serializers.JSONField(
+        allow_null=True,
+        required=False,
+        help_text="A JSON Schema (draft 2020-12) every value must also satisfy; null for none.",
+    )
+    default = serializers.JSONField(
+        allow_null=True,
+        required=False,
+        help_text='Must satisfy the type and schema; null means "no default". Shown as '
+        '"********" for a sensitive configuration to callers without the '
+        "configuration.view_sensitive_value permission.",
+    )
+    immutable_fields = ("key",)
+
+    class Meta:
+        model = Configuration
+        fields = [
+            "key",
+            "description",
+            "value_type",
+            "schema",
+            "default",
+            "is_sensitive",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["version", "created_at", "updated_at"]
+
+    def validate_key(self, value: str) -> str:
+        try:
+            return validate_key(value)
+        except ConfigError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.is_sensitive and data.get("default") is not None and _mask_requested(self):
+            data["default"] = MASK
+        return data
+
+
+class ConfigurationValueSerializer(StrictModelSerializer):
+    institution = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Institution.objects.all(),
+        allow_null=True,
+        required=False,
+        error_messages={"does_not_exist": "No institution has the code {value}."},
+        help_text="Institution code (BIC), or null for the global value; immutable.",
+    )
+    value = serializers.JSONField(
+        allow_null=True,
+        help_text="Of the configuration's type (decimals as JSON strings) and satisfying its "
+        'schema. Shown as "********" for a sensitive configuration to callers without the '
+        "configuration.view_sensitive_value permission.",
+    )
+    effective_from = AwareDateTimeField(
+        required=False, help_text="The instant from which the value applies (default: now)."
+    )
+    immutable_fields = ("institution",)
+
+    class Meta:
+        model = ConfigurationValue
+        fields = [
+            "id",
+            "institution",
+            "value",
+            "effective_from",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "version", "created_at", "updated_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        configuration = self.context.get("configuration") or instance.configuration
+        if configuration.is_sensitive and _mask_requested(self):
+            data["value"] = MASK
+        return data
+
+
+# Response shapes of the resolution endpoints (documentation of the OpenAPI schema).
+
+
+class ResolvedEntrySerializer(serializers.Serializer):
+    value = serializers.JSONField(help_text='"********" when sensitive and masked for the caller.')
+    source = serializers.ChoiceField(choices=["institution", "global", "default"])
+    effective_from = serializers.DateTimeField(
+        allow_null=True, help_text="Of the value used; null for the default."
+    )
+    version = serializers.IntegerField(
+        help_text="Version of the value used (of the configuration for the default)."
+    )
+
+
+class ResolvedConfigurationSerializer(serializers.Serializer):
+    institution = serializers.CharField()
+    at = serializers.DateTimeField(help_text="The instant resolved for (RFC 3339, UTC).")
+    values = serializers.DictField(child=ResolvedEntrySerializer())
+
+
+class KeyResolutionSerializer(ResolvedEntrySerializer):
+    key = serializers.CharField()

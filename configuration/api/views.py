@@ -1,11 +1,45 @@
 from __future__ import annotations
 
-from cbpconfig.api.permissions import institution_scope
-from cbpconfig.api.views import VersionedModelViewSet, versioned_schema
-from configuration import services
-from configuration.api.filters import InstitutionFilter
-from configuration.api.serializers import InstitutionSerializer
-from configuration.models import Institution
+import json
+
+from django.db.models import F
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.views import APIView
+
+from cbpconfig.api.etag import none_match
+from cbpconfig.api.exceptions import reject
+from cbpconfig.api.params import query_datetime
+from cbpconfig.api.permissions import institution_code_scope, institution_scope
+from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
+from configuration import metrics, selectors, services
+from configuration.api.filters import (
+    ConfigurationFilter,
+    ConfigurationValueFilter,
+    InstitutionFilter,
+)
+from configuration.api.serializers import (
+    ConfigurationSerializer,
+    ConfigurationValueSerializer,
+    InstitutionSerializer,
+    KeyResolutionSerializer,
+    ResolvedConfigurationSerializer,
+)
+from configuration.models import Configuration, ConfigurationValue, Institution
+
+SENSITIVE_PERMISSION = "configuration.view_sensitive_value"
+
+
+def can_view_sensitive(request) -> bool:
+    """Staff with `configuration.view_sensitive_value` see sensitive values in clear; API keys
+    (which carry no Django permissions) and everyone else see "********"."""
+    user = request.user
+    return bool(user is not None and user.is_authenticated and user.has_perm(SENSITIVE_PERMISSION))
 
 
 @versioned_schema("institution")
@@ -34,3 +68,251 @@ class InstitutionViewSet(VersionedModelViewSet):
 
     def perform_destroy(self, instance, expected_version):
         services.delete_institution(institution=instance, expected_version=expected_version)
+
+
+@versioned_schema("configuration")
+class ConfigurationViewSet(VersionedModelViewSet):
+    """Configuration definitions, addressed by key (immutable).
+
+    Shared reference data: every key reads them; platform write keys and staff with model
+    permissions write. The schema must be a valid JSON Schema (draft 2020-12, no remote
+    `$ref`) and the default must satisfy the type and schema. A change of `value_type` or
+    `schema` that a stored value would no longer satisfy is refused (400 naming the value).
+    The `default` of a sensitive configuration is shown as `"********"` to callers without
+    `configuration.view_sensitive_value` (API keys never have it); sending the mask back
+    keeps the stored default. Deleting a configuration deletes its values too (each
+    deletion is in the audit log)."""
+
+    serializer_class = ConfigurationSerializer
+    filterset_class = ConfigurationFilter
+    lookup_field = "key"
+    lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self):
+        return Configuration.objects.order_by("key")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "mask": not can_view_sensitive(self.request)}
+
+    def perform_create(self, serializer):
+        return services.create_configuration(data=serializer.validated_data)
+
+    def perform_update(self, serializer, expected_version):
+        return services.update_configuration(
+            configuration=serializer.instance,
+            data=serializer.validated_data,
+            expected_version=expected_version,
+        )
+
+    def perform_destroy(self, instance, expected_version):
+        services.delete_configuration(configuration=instance, expected_version=expected_version)
+
+
+CONFIGURATION_KEY = OpenApiParameter(
+    "configuration_key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Configuration key."
+)
+
+
+@versioned_schema("configuration value")
+@extend_schema(parameters=[CONFIGURATION_KEY])
+class ConfigurationValueViewSet(VersionedModelViewSet):
+    """Values of one configuration, global (`institution` null) or per institution, each
+    effective from an instant (default: now; a naive date-time is a 400).
+
+    The value must have the configuration's type (decimals as JSON strings) and satisfy its
+    schema. (configuration, institution, effective_from) is unique: a duplicate is a 409.
+    `institution` is immutable once created. An institution key sees only its own
+    institution's values (not the global ones; it sees their effect through resolution).
+    Values of a sensitive configuration are shown as `"********"` to callers without
+    `configuration.view_sensitive_value` (API keys never have it); sending the mask back
+    keeps the stored value."""
+
+    serializer_class = ConfigurationValueSerializer
+    filterset_class = ConfigurationValueFilter
+    lookup_field = "id"
+    lookup_value_regex = r"[0-9]+"
+
+    @cached_property
+    def configuration(self) -> Configuration:
+        key = self.kwargs.get("configuration_key")
+        configuration = Configuration.objects.filter(key=key).first()
+        if configuration is None:
+            raise NotFound(f"No configuration has the key {key!r}.")
+        return configuration
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return ConfigurationValue.objects.none()
+        queryset = (
+            ConfigurationValue.objects.filter(configuration=self.configuration)
+            .select_related("institution")
+            .order_by(F("institution__code").asc(nulls_first=True), "effective_from", "id")
+        )
+        scope = institution_scope(self.request)
+        if scope is not None:
+            queryset = queryset.filter(institution_id=scope)
+        return queryset
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["configuration"] = self.configuration
+            context["mask"] = not can_view_sensitive(self.request)
+        return context
+
+    def perform_create(self, serializer):
+        return services.create_value(
+            configuration=self.configuration, data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer, expected_version):
+        return services.update_value(
+            value=serializer.instance,
+            data=serializer.validated_data,
+            expected_version=expected_version,
+        )
+
+    def perform_destroy(self, instance, expected_version):
+        services.delete_value(value=instance, expected_version=expected_version)
+
+
+# ----------------------------------------------------------------------- resolution
+
+AT = OpenApiParameter(
+    "at",
+    OpenApiTypes.DATETIME,
+    OpenApiParameter.QUERY,
+    description="The instant to resolve at, with Z or an offset (default: now). A naive "
+    "date-time is a 400.",
+)
+
+
+def _query_at(request):
+    try:
+        return query_datetime(request, "at", default_now=False)
+    except OverflowError:
+        # A date-time at the edge of the calendar whose offset pushes it past year 1 or 9999
+        # (cbpconfig.api.params does not catch this yet).
+        raise reject("at", "Outside the supported range 1900-01-01 to 2199-12-31.") from None
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _send(request, etag: str, body: bytes) -> HttpResponse:
+    # The answer is pre-encoded JSON (from the cache), sent as is: no re-rendering on the
+    # hot path.
+    if none_match(request, etag):
+        response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    return response
+
+
+class InstitutionConfigurationView(APIView):
+    """The resolved configuration of one institution."""
+
+    @extend_schema(
+        summary="Resolved configuration of an institution",
+        description=(
+            "Every key resolved for the institution at `at`: the institution's value with "
+            "the latest `effective_from <= at`, else the global one, else the default; keys "
+            "with none of these are absent. Sensitive values are masked for callers without "
+            "`configuration.view_sensitive_value` (always for API keys). An institution key "
+            "may read only its own institution (another is 404). `ETag`; 304 on "
+            "`If-None-Match`."
+        ),
+        parameters=[AT, IF_NONE_MATCH],
+        responses={
+            200: ResolvedConfigurationSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            400: OpenApiResponse(description="Bad `at`"),
+            404: OpenApiResponse(description="Unknown institution, or not the caller's"),
+        },
+    )
+    def get(self, request, code: str):
+        at = _query_at(request)
+        scope = institution_code_scope(request)
+        if scope is not None and scope != code:
+            raise NotFound(f"No institution has the code {code!r}.")
+        now = timezone.now()
+        try:
+            answer = selectors.institution_configuration(
+                code=code, at=at, mask=not can_view_sensitive(request), now=now
+            )
+        except selectors.UnknownInstitution:
+            raise NotFound(f"No institution has the code {code!r}.") from None
+        metrics.operation("resolve")
+        body = b"".join(
+            (
+                b'{"institution":',
+                _json(code),
+                b',"at":',
+                _json(selectors.rfc3339(at or now)),
+                b',"values":',
+                answer.body or b"{}",
+                b"}",
+            )
+        )
+        return _send(request, answer.etag, body)
+
+
+class ConfigurationResolveView(APIView):
+    """The resolved value of one key."""
+
+    @extend_schema(
+        summary="Resolve one configuration key",
+        description=(
+            "The key resolved for `institution` at `at` (without `institution`: the global "
+            "value, else the default). An institution key resolves for its own institution "
+            "when `institution` is omitted, and another institution is 404 to it. A key that "
+            "resolves to nothing (no value, no default) is 404. `ETag`; 304 on "
+            "`If-None-Match`."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "institution",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                description="Institution code (BIC); omit for the global value.",
+            ),
+            AT,
+            IF_NONE_MATCH,
+        ],
+        responses={
+            200: KeyResolutionSerializer,
+            304: OpenApiResponse(description="Not modified"),
+            400: OpenApiResponse(description="Bad `at`"),
+            404: OpenApiResponse(
+                description="Unknown key or institution, not the caller's institution, or no "
+                "value and no default"
+            ),
+        },
+    )
+    def get(self, request, key: str):
+        at = _query_at(request)
+        code = request.query_params.get("institution") or None
+        scope = institution_code_scope(request)
+        if scope is not None:
+            if code is None:
+                code = scope
+            elif code != scope:
+                raise NotFound(f"No institution has the code {code!r}.")
+        now = timezone.now()
+        try:
+            answer = selectors.key_resolution(
+                key=key, code=code, at=at, mask=not can_view_sensitive(request), now=now
+            )
+        except selectors.UnknownConfiguration:
+            raise NotFound(f"No configuration has the key {key!r}.") from None
+        except selectors.UnknownInstitution:
+            raise NotFound(f"No institution has the code {code!r}.") from None
+        metrics.operation("resolve")
+        if answer.body is None:
+            raise NotFound(
+                f"{key} has no value for {code or 'the global scope'} at "
+                f"{selectors.rfc3339(at or now)} and no default."
+            )
+        return _send(request, answer.etag, answer.body)

@@ -393,3 +393,22 @@ def test_admin__bad_timezone__form_error_nothing_changed(client, superuser, bank
     assert response.status_code == 200
     assert "IANA time zone" in response.content.decode()
     assert Institution.objects.get(pk=bank.pk).timezone == "Europe/Berlin"
+
+
+@pytest.mark.django_db
+def test_json_body__nested_too_deeply__400_not_500(writer):
+    body = "[" * 5000 + "]" * 5000
+    response = writer.generic(
+        "POST", "/api/v1/institutions/", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert Institution.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_json_body__malformed__400(writer):
+    response = writer.generic(
+        "POST", "/api/v1/institutions/", "{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "detail" in response.json()
