@@ -34,6 +34,20 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def _clear_in_process_caches() -> None:
+    """Database ids and versions repeat across tests, so per-process copies must go too."""
+    from calendars.cache import clear_local as clear_calendars
+    from windows.cache import clear_local as clear_windows
+
+    clear_calendars()
+    clear_windows()
+
+
+def pytest_configure(config):
+    # Users are created in many tests; PBKDF2 at full strength would cost ~0.3 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_keys():
     """Each test starts with an empty cache and no remembered API keys."""
@@ -43,6 +57,7 @@ def _fresh_cache_and_keys():
     cache.clear()
     forget_keys()
     reset_local_counts()
+    _clear_in_process_caches()
     yield
     forget_keys()
 

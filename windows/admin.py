@@ -1,0 +1,495 @@
+"""Admin for processing windows: the weekly rules as validated JSON, the overrides inline, the
+history, and a 14-day preview of the sessions (local time and UTC) computed by the same code as
+the API — of the saved window on its change page, and of the unsaved form with "Preview".
+
+Every save goes through :mod:`windows.services`; the forms validate with the services' own
+functions, so a problem is shown on the form, not as an error page.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.formsets import all_valid
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
+from windows import selectors, services
+from windows.mappers import (
+    override_from_row,
+    parse_override_sessions,
+    parse_rules,
+    rule_from_row,
+    rule_to_data,
+)
+from windows.models import ProcessingWindow, WindowOverride, WindowRule
+from windows.scheduling import WindowSpec
+
+RULES_HELP = (
+    "The weekly rules as a JSON list, e.g. "
+    '[{"label": "day", "weekdays": [1,2,3,4,5], "opens": "21:00", "opens_day_offset": -1, '
+    '"closes": "19:00", "closes_day_offset": 0, "effective_from": null, '
+    '"effective_until": null}]. Times "HH:MM" or "HH:MM:SS" in the window\'s time zone; '
+    "opens_day_offset -1 or 0, closes_day_offset 0 or 1."
+)
+OVERRIDE_SESSIONS_HELP = (
+    'Sessions of that date as a JSON list (rules without weekdays), e.g. [{"label": "early", '
+    '"opens": "21:00", "opens_day_offset": -1, "closes": "13:00"}]; [] when closed.'
+)
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON textarea that shows a list of sessions one per line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            # One session per line reads best for these short objects.
+            lines = ",\n  ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            return f"[\n  {lines}\n]"
+        return json.dumps(value, ensure_ascii=False)
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [m for msgs in exc.message_dict.values() for m in msgs]
+    return list(exc.messages)
+
+
+class WindowAdminForm(VersionedAdminForm):
+    sessions = PrettyJSONField(
+        help_text=RULES_HELP, widget=forms.Textarea(attrs={"rows": 6, "cols": 120})
+    )
+
+    class Meta:
+        model = ProcessingWindow
+        fields = [
+            "code",
+            "name",
+            "description",
+            "institution",
+            "calendar",
+            "timezone",
+            "payment_type",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            rows = WindowRule.objects.filter(window=self.instance).order_by("position")
+            self.initial["sessions"] = [rule_to_data(rule_from_row(r)) for r in rows]
+        else:
+            self.initial.setdefault(
+                "sessions",
+                [
+                    {
+                        "label": "day",
+                        "weekdays": [1, 2, 3, 4, 5],
+                        "opens": "07:00",
+                        "opens_day_offset": 0,
+                        "closes": "18:00",
+                        "closes_day_offset": 0,
+                    }
+                ],
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            rules = parse_rules(cleaned.get("sessions"))
+        except ValidationError as exc:
+            if "sessions" not in self.errors:
+                self.add_error("sessions", _messages(exc))
+            return cleaned
+        calendar = cleaned.get("calendar")
+        if calendar is None:
+            return cleaned
+        tz = cleaned.get("timezone") or calendar.timezone
+        overrides = []
+        if self.instance.pk:
+            overrides = [
+                override_from_row(o) for o in WindowOverride.objects.filter(window=self.instance)
+            ]
+        try:
+            # The services' own check: what the API would refuse, the form refuses.
+            services.validate_window_definition(
+                timezone=tz, calendar=calendar, rules=rules, overrides=overrides
+            )
+        except ValidationError as exc:
+            self.add_error("sessions", _messages(exc))
+            return cleaned
+        # For the overrides inline (validated against these rules) and the preview.
+        self.instance._pending_rules = rules
+        self.instance._pending_timezone = tz
+        return cleaned
+
+
+class OverrideInlineForm(forms.ModelForm):
+    sessions = PrettyJSONField(
+        required=False,
+        initial=list,
+        help_text=OVERRIDE_SESSIONS_HELP,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+    )
+
+    class Meta:
+        model = WindowOverride
+        fields = ["date", "closed", "sessions", "reason"]
+
+    def clean_sessions(self):
+        value = self.cleaned_data.get("sessions")
+        return [] if value in (None, "") else value
+
+
+class OverrideInlineFormSet(BaseInlineFormSet):
+    """Validates the overrides as they will be, together, against the window's rules as they
+    will be (the services' check), and keeps them for the preview."""
+
+    pending_overrides: list | None = None
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        window = self.instance
+        rules = getattr(window, "_pending_rules", None)
+        if rules is None or not window.calendar_id:
+            return  # the window form has errors of its own; they are shown first
+        pending = []
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or not form.cleaned_data:
+                continue
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            data = form.cleaned_data
+            if not data.get("date"):
+                continue
+            closed = bool(data.get("closed"))
+            try:
+                rules_of_day, _ = parse_override_sessions(data.get("sessions") or [], closed=closed)
+            except ValidationError:
+                continue  # shown on the form by the model's clean
+            row = WindowOverride(date=data["date"], closed=closed, reason=data.get("reason", ""))
+            row.sessions = [rule_to_data(r, weekly=False) for r in rules_of_day]
+            pending.append(override_from_row(row))
+        try:
+            services.validate_window_definition(
+                timezone=window._pending_timezone,
+                calendar=window.calendar,
+                rules=rules,
+                overrides=pending,
+            )
+        except ValidationError as exc:
+            raise ValidationError(_messages(exc)) from None
+        self.pending_overrides = pending
+
+
+class WindowOverrideInline(admin.TabularInline):
+    model = WindowOverride
+    form = OverrideInlineForm
+    formset = OverrideInlineFormSet
+    fields = ["date", "closed", "sessions", "reason", "version"]
+    readonly_fields = ["version"]
+    extra = 0
+    ordering = ["date"]
+
+
+def _form_data(form, names) -> dict:
+    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
+
+
+class ServiceErrorsMixin:
+    """A service that refuses at save time (a concurrent change made the form's check
+    stale) shows its message instead of an error page; nothing is saved."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            for message in _messages(exc):
+                self.message_user(request, message, level=messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+
+@admin.register(ProcessingWindow)
+class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
+    form = WindowAdminForm
+    inlines = [WindowOverrideInline]
+    change_form_template = "admin/windows/processingwindow/change_form.html"
+    list_display = [
+        "code",
+        "name",
+        "institution",
+        "calendar",
+        "timezone",
+        "payment_type",
+        "is_active",
+        "version",
+    ]
+    list_filter = ["is_active", "calendar", "institution", "payment_type"]
+    search_fields = ["code", "name", "payment_type"]
+    ordering = ["code"]
+    list_select_related = ["institution", "calendar"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "code",
+                    "name",
+                    "description",
+                    "institution",
+                    "calendar",
+                    "timezone",
+                    "payment_type",
+                    "is_active",
+                ]
+            },
+        ),
+        ("Weekly session rules", {"fields": ["sessions"]}),
+        ("Version", {"fields": ["version", "created_at", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "code"] if obj is not None else fields
+
+    # -- saving through the services ---------------------------------------------------------
+
+    def service_create(self, obj, form):
+        data = _form_data(form, services.WINDOW_FIELDS)
+        data["sessions"] = form.cleaned_data["sessions"]
+        return services.create_window(data=data)
+
+    def service_update(self, obj, form, expected_version):
+        data = self.changed_data_of(obj, form)
+        if "sessions" in form.changed_data:
+            data["sessions"] = form.cleaned_data["sessions"]
+        return services.update_window(window=obj, data=data, expected_version=expected_version)
+
+    def service_delete(self, obj):
+        services.delete_window(window=obj)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not WindowOverride:  # pragma: no cover - the only inline
+            return super().save_formset(request, form, formset, change)
+        window = form.instance
+        # Deletions first, then changes, then new dates: each step is checked by the service.
+        # The formset's *_objects lists feed the admin's change message, as formset.save would.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for f in formset.deleted_forms:
+            if f.instance.pk:
+                services.delete_override(override=f.instance)
+                formset.deleted_objects.append(f.instance)
+        deleted = set(formset.deleted_forms)
+        changed = [f for f in formset.forms if f not in deleted and f.has_changed()]
+        for f in changed:
+            if f.instance.pk:
+                saved = services.update_override(
+                    override=WindowOverride.objects.get(pk=f.instance.pk),
+                    data=_form_data(f, ("closed", "sessions", "reason")),
+                )
+                formset.changed_objects.append((saved, f.changed_data))
+        for f in changed:
+            if not f.instance.pk and f.cleaned_data.get("date"):
+                saved = services.create_override(
+                    window=window, data=_form_data(f, services.OVERRIDE_FIELDS)
+                )
+                formset.new_objects.append(saved)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.delete_window(window=obj)
+
+    # -- preview -----------------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview_add".format(*info),
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview".format(*info),
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        info = self.opts.app_label, self.opts.model_name
+        if object_id:
+            extra_context["preview_url"] = reverse(
+                "admin:{}_{}_preview".format(*info),
+                args=[object_id],
+                current_app=self.admin_site.name,
+            )
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None and request.method == "GET":
+                extra_context["window_preview"] = selectors.preview_saved(obj)
+                extra_context["window_timezone"] = obj.timezone
+        else:
+            extra_context["preview_url"] = reverse(
+                "admin:{}_{}_preview_add".format(*info), current_app=self.admin_site.name
+            )
+        extra_context["preview_days"] = selectors.PREVIEW_DAYS
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview_view(self, request, object_id=None):
+        """Validate the posted (unsaved) form and inline overrides like a save would, and show
+        the next 14 days of sessions they would give — nothing is saved."""
+        obj = None
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None:
+                return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            if not self.has_change_permission(request, obj):
+                raise PermissionDenied
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
+        back = (
+            reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[quote(obj.pk)],
+                current_app=self.admin_site.name,
+            )
+            if obj is not None
+            else reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_add",
+                current_app=self.admin_site.name,
+            )
+        )
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        form_class = self.get_form(request, obj, change=obj is not None)
+        form = form_class(request.POST, request.FILES, instance=obj)
+        form_ok = form.is_valid()
+        new_object = (
+            self.save_form(request, form, change=obj is not None) if form_ok else form.instance
+        )
+        formsets, _ = self._create_formsets(request, new_object, change=obj is not None)
+        formsets_ok = all_valid(formsets)
+        errors: list[str] = []
+        for name, field_errors in form.errors.items():
+            label = "" if name == "__all__" else f"{name}: "
+            errors += [f"{label}{e}" for e in field_errors]
+        for formset in formsets:
+            errors += [str(e) for e in formset.non_form_errors()]
+            for i, form_errors in enumerate(formset.errors):
+                for name, field_errors in form_errors.items():
+                    errors += [f"override {i + 1} {name}: {e}" for e in field_errors]
+        rows = None
+        spec = None
+        if form_ok and formsets_ok and not errors:
+            pending = None
+            for formset in formsets:
+                if isinstance(formset, OverrideInlineFormSet):
+                    pending = formset.pending_overrides
+            if pending is None:
+                pending = (
+                    [override_from_row(o) for o in WindowOverride.objects.filter(window=obj)]
+                    if obj is not None
+                    else []
+                )
+            spec = WindowSpec(
+                code=new_object.code or "(new)",
+                timezone=new_object._pending_timezone,
+                is_active=new_object.is_active,
+                rules=tuple(new_object._pending_rules),
+                overrides=tuple(pending),
+            )
+            rows = selectors.preview_spec(spec, new_object.calendar.code)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Preview of unsaved changes",
+            "original": obj,
+            "errors": errors,
+            "window_preview": rows,
+            "window_timezone": spec.timezone if spec else None,
+            "window_active": new_object.is_active,
+            "preview_days": selectors.PREVIEW_DAYS,
+            "back_url": back,
+        }
+        return TemplateResponse(request, "admin/windows/processingwindow/preview.html", context)
+
+
+class OverrideAdminForm(VersionedAdminForm):
+    sessions = PrettyJSONField(
+        required=False,
+        initial=list,
+        help_text=OVERRIDE_SESSIONS_HELP,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
+    )
+
+    class Meta:
+        model = WindowOverride
+        fields = ["window", "date", "closed", "sessions", "reason"]
+
+    def clean_sessions(self):
+        value = self.cleaned_data.get("sessions")
+        return [] if value in (None, "") else value
+
+    def _post_clean(self):
+        super()._post_clean()  # the model's own rules (reason, sessions' shape, date range)
+        if self.errors or not self.instance.window_id:
+            return
+        try:
+            services.validate_override_definition(
+                window=self.instance.window, override=self.instance
+            )
+        except ValidationError as exc:
+            self.add_error("sessions", _messages(exc))
+
+
+@admin.register(WindowOverride)
+class WindowOverrideAdmin(ServiceErrorsMixin, ServiceModelAdmin):
+    form = OverrideAdminForm
+    list_display = ["window", "date", "closed", "reason", "version"]
+    list_filter = ["closed", "window"]
+    search_fields = ["window__code", "reason"]
+    ordering = ["window__code", "date"]
+    list_select_related = ["window"]
+    date_hierarchy = "date"
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "window", "date"] if obj is not None else fields
+
+    def service_create(self, obj, form):
+        return services.create_override(
+            window=form.cleaned_data["window"], data=_form_data(form, services.OVERRIDE_FIELDS)
+        )
+
+    def service_update(self, obj, form, expected_version):
+        data = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in ("closed", "sessions", "reason")
+        }
+        return services.update_override(
+            override=WindowOverride.objects.get(pk=obj.pk),
+            data=data,
+            expected_version=expected_version,
+        )
+
+    def service_delete(self, obj):
+        services.delete_override(override=obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.delete_override(override=obj)

@@ -1,0 +1,213 @@
+"""Reads of the windows app: the visible windows, and the hot computed answers (sessions,
+status) served from a compiled :class:`~windows.scheduling.Schedule` kept in process per
+(window generation, calendar version token) — see :mod:`windows.cache` for why that is safe.
+
+For the API and the admin::
+
+    compiled = compiled_window("FEDWIRE", institution_id=None)   # 1 cache round trip when warm
+    compiled.schedule.status(at)                                  # microseconds
+    preview_sessions(spec, "USFED", days=14)                      # admin preview, same code
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone as dj_timezone
+
+from calendars.businessdays import BusinessCalendar
+from calendars.selectors import business_calendar
+from cbpconfig.validators import MAX_DATE, MIN_DATE
+from windows import metrics
+from windows.cache import compiled_windows, ensure_generation, read_generation
+from windows.mappers import spec_from_rows
+from windows.models import ProcessingWindow, WindowOverride, WindowRule
+from windows.scheduling import Schedule, Session, WindowSpec
+
+PREVIEW_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """What the computed endpoints need to know about a window, as read from the database."""
+
+    id: int
+    code: str
+    institution_id: int | None
+    calendar_code: str
+    spec: WindowSpec
+    token: str  # names this state: the window's version and its overrides' versions
+
+
+@dataclass(slots=True)
+class Compiled:
+    """A window's state and its compiled schedule for one calendar version."""
+
+    state: WindowState
+    schedule: Schedule
+    calendar_token: str
+
+
+@dataclass(slots=True)
+class _Entry:
+    generation: str
+    state: WindowState
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+
+
+def business_day_fn(cal: BusinessCalendar) -> Callable[[date], bool]:
+    """`cal.is_business_day`, False outside the supported dates (where the calendar refuses
+    to answer): the schedule pads its look-ups a few days beyond what it is asked."""
+    check = cal.is_business_day
+    lo, hi = MIN_DATE, MAX_DATE
+
+    def is_business_day(d: date) -> bool:
+        return lo <= d <= hi and check(d)
+
+    return is_business_day
+
+
+# -- lists --------------------------------------------------------------------------------
+
+
+def visible_windows(institution_id: int | None) -> QuerySet[ProcessingWindow]:
+    """Windows a caller may see: all for platform callers; platform-wide and its own for an
+    institution key (another institution's window does not exist for it)."""
+    queryset = (
+        ProcessingWindow.objects.select_related("institution", "calendar")
+        .prefetch_related("rules")
+        .order_by("code")
+    )
+    if institution_id is not None:
+        queryset = queryset.filter(Q(institution__isnull=True) | Q(institution_id=institution_id))
+    return queryset
+
+
+def overrides_of(window: ProcessingWindow) -> QuerySet[WindowOverride]:
+    return WindowOverride.objects.filter(window=window).order_by("date")
+
+
+# -- the compiled window -------------------------------------------------------------------
+
+
+def _state_token(window: ProcessingWindow, overrides: list[WindowOverride]) -> str:
+    h = hashlib.blake2b(digest_size=10)
+    h.update(f"{window.pk}.{window.version}".encode())
+    for o in overrides:
+        h.update(f"|{o.pk}.{o.version}".encode())
+    return h.hexdigest()
+
+
+def load_state(code: str) -> WindowState:
+    """Read a window, its rules and overrides (three queries); DoesNotExist when absent."""
+    window = ProcessingWindow.objects.select_related("calendar").get(code=code)
+    rules = list(WindowRule.objects.filter(window=window).order_by("position"))
+    overrides = list(WindowOverride.objects.filter(window=window).order_by("date"))
+    return WindowState(
+        id=window.pk,
+        code=window.code,
+        institution_id=window.institution_id,
+        calendar_code=window.calendar.code,
+        spec=spec_from_rows(window, rules, overrides),
+        token=_state_token(window, overrides),
+    )
+
+
+def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled:
+    """The window's compiled schedule, checked against the shared cache.
+
+    Warm: one cache round trip (the window's generation and its calendar's token) and no
+    query. Raises ProcessingWindow.DoesNotExist for an unknown window or one the caller
+    (`institution_id` of an institution key) may not see.
+    """
+    entry: _Entry | None = compiled_windows.get(code)
+    generation, cal_token = read_generation(code, entry.state.calendar_code if entry else None)
+    if entry is None or generation is None or entry.generation != generation:
+        if generation is None:
+            generation = ensure_generation(code)
+        state = load_state(code)
+        metrics.COMPILE_STATE.inc()
+        if entry is None or entry.state.calendar_code != state.calendar_code:
+            cal_token = None
+        entry = _Entry(generation or "", state)
+        if generation is not None:  # without a shared cache nothing can be trusted later
+            compiled_windows.put(code, entry)
+    state = entry.state
+    if institution_id is not None and state.institution_id not in (None, institution_id):
+        raise ProcessingWindow.DoesNotExist(f"No window {code}.")
+    schedule = entry.schedules.get(cal_token) if cal_token else None
+    if schedule is None:
+        cal, cal_token = business_calendar([state.calendar_code])
+        schedule = entry.schedules.get(cal_token)
+        if schedule is None:
+            metrics.COMPILE_CALENDAR.inc()
+            schedule = Schedule(state.spec, business_day_fn(cal))
+            # Only the newest calendar version is worth keeping.
+            entry.schedules = {cal_token: schedule}
+    else:
+        metrics.COMPILE_HIT.inc()
+    return Compiled(state, schedule, cal_token)
+
+
+# -- the admin preview ---------------------------------------------------------------------
+
+
+def preview_rows(schedule: Schedule, start: date, days: int = PREVIEW_DAYS) -> list[dict]:
+    """Sessions of business dates `start` .. `start + days - 1` in the API's shape, plus the
+    local and UTC wall times for display."""
+    end = min(start + timedelta(days=days - 1), MAX_DATE)
+    rows = []
+    for s in schedule.sessions_between(start, end):
+        data = schedule.session_to_dict(s)
+        data["opens_local_display"] = _display(s.opens_at, schedule)
+        data["closes_local_display"] = _display(s.closes_at, schedule)
+        data["opens_utc_display"] = s.opens_at.strftime("%a %Y-%m-%d %H:%M:%S UTC")
+        data["closes_utc_display"] = s.closes_at.strftime("%a %Y-%m-%d %H:%M:%S UTC")
+        rows.append(data)
+    return rows
+
+
+def _display(instant: datetime, schedule: Schedule) -> str:
+    local = instant.astimezone(schedule.tz)
+    return (
+        local.strftime("%a %Y-%m-%d %H:%M:%S ") + (local.tzname() or "") + local.strftime(" (%z)")
+    )
+
+
+def local_today(spec: WindowSpec, now: datetime | None = None) -> date:
+    return (now or dj_timezone.now()).astimezone(ZoneInfo(spec.timezone)).date()
+
+
+def preview_saved(window: ProcessingWindow, days: int = PREVIEW_DAYS) -> list[dict]:
+    """The next `days` days of the stored window's sessions, exactly as the API answers."""
+    compiled = compiled_window(window.code)
+    start = local_today(compiled.state.spec)
+    return preview_rows(compiled.schedule, start, days)
+
+
+def preview_spec(spec: WindowSpec, calendar_code: str, days: int = PREVIEW_DAYS) -> list[dict]:
+    """The next `days` days of an unsaved window state (admin "Preview" button)."""
+    cal, _ = business_calendar([calendar_code])
+    schedule = Schedule(spec, business_day_fn(cal))
+    return preview_rows(schedule, local_today(spec), days)
+
+
+__all__ = [
+    "Compiled",
+    "PREVIEW_DAYS",
+    "Session",
+    "WindowState",
+    "business_day_fn",
+    "compiled_window",
+    "load_state",
+    "overrides_of",
+    "preview_rows",
+    "preview_saved",
+    "preview_spec",
+    "visible_windows",
+]
