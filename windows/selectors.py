@@ -12,6 +12,7 @@ For the API and the admin::
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,7 +27,7 @@ from cbpconfig.validators import MAX_DATE, MIN_DATE
 from windows import metrics
 from windows.cache import compiled_windows, ensure_generation, read_generation
 from windows.mappers import spec_from_rows
-from windows.models import ProcessingWindow, WindowOverride, WindowRule
+from windows.models import WINDOW_CODE_PATTERN, ProcessingWindow, WindowOverride, WindowRule
 from windows.scheduling import Schedule, Session, WindowSpec
 
 PREVIEW_DAYS = 14
@@ -118,6 +119,9 @@ def load_state(code: str) -> WindowState:
     )
 
 
+_VALID_CODE = re.compile(WINDOW_CODE_PATTERN)
+
+
 def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled:
     """The window's compiled schedule, checked against the shared cache.
 
@@ -125,6 +129,9 @@ def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled
     query. Raises ProcessingWindow.DoesNotExist for an unknown window or one the caller
     (`institution_id` of an institution key) may not see.
     """
+    if not _VALID_CODE.fullmatch(code):
+        # Never touch the cache for a code no window can have (no keys made up by callers).
+        raise ProcessingWindow.DoesNotExist(f"No window {code}.")
     entry: _Entry | None = compiled_windows.get(code)
     generation, cal_token = read_generation(code, entry.state.calendar_code if entry else None)
     if entry is None or generation is None or entry.generation != generation:
