@@ -8,11 +8,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from cbpconfig import health
 from cbpconfig.metrics import metrics_view
 
+# Django tries these in order; the apps with the hottest reads (window status, business
+# days, flag evaluation) come first so resolving them walks fewer patterns.
 api_v1 = [
-    path("", include("configuration.api.urls")),
-    path("", include("calendars.api.urls")),
     path("", include("windows.api.urls")),
+    path("", include("calendars.api.urls")),
     path("", include("flags.api.urls")),
+    path("", include("configuration.api.urls")),
     path("", include("cbpconfig.api.urls")),
 ]
 
