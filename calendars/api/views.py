@@ -105,18 +105,10 @@ class CalendarViewSet(VersionedModelViewSet):
     def get_queryset(self):
         return selectors.calendars_with_holidays_until()
 
-    def perform_create(self, serializer):
-        return services.create_calendar(data=serializer.validated_data)
-
-    def perform_update(self, serializer, expected_version):
-        return services.update_calendar(
-            calendar=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_calendar(calendar=instance, expected_version=expected_version)
+    service_object = "calendar"
+    create_service = staticmethod(services.create_calendar)
+    update_service = staticmethod(services.update_calendar)
+    delete_service = staticmethod(services.delete_calendar)
 
 
 # --- holidays --------------------------------------------------------------------------------
@@ -170,18 +162,13 @@ class HolidayViewSet(VersionedModelViewSet):
         self.check_object_permissions(self.request, holiday)
         return holiday
 
-    def perform_create(self, serializer):
-        return services.create_holiday(calendar=self.get_calendar(), data=serializer.validated_data)
+    service_object = "holiday"
+    create_service = staticmethod(services.create_holiday)
+    update_service = staticmethod(services.update_holiday)
+    delete_service = staticmethod(services.delete_holiday)
 
-    def perform_update(self, serializer, expected_version):
-        return services.update_holiday(
-            holiday=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_holiday(holiday=instance, expected_version=expected_version)
+    def service_create_kwargs(self):
+        return {"calendar": self.get_calendar()}
 
 
 class HolidayImportView(APIView):

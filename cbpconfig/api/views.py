@@ -40,9 +40,8 @@ class VersionedModelViewSet(
 ):
     """CRUD over a versioned model where every write goes through a service.
 
-    Subclasses implement `perform_create(serializer) -> obj`,
-    `perform_update(serializer, expected_version) -> obj` and
-    `perform_destroy(instance, expected_version)`.
+    Subclasses name their services (`create_service`, `update_service`, `delete_service`
+    and the keyword of the object, `service_object`) and the view does the rest.
     """
 
     lookup_field = "code"
@@ -77,14 +76,34 @@ class VersionedModelViewSet(
         self.perform_destroy(instance, expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def perform_create(self, serializer):  # pragma: no cover - subclasses implement
-        raise NotImplementedError
+    # The writes, declared by each viewset: `create_service(data=..., **service_create_kwargs())`,
+    # `update_service(<service_object>=obj, data=..., expected_version=...)` and
+    # `delete_service(<service_object>=obj, expected_version=...)`, wrapped in staticmethod.
+    service_object: str = ""
+    create_service = None
+    update_service = None
+    delete_service = None
 
-    def perform_update(self, serializer, expected_version):  # pragma: no cover
-        raise NotImplementedError
+    def service_data(self, serializer) -> dict:
+        return serializer.validated_data
 
-    def perform_destroy(self, instance, expected_version):  # pragma: no cover
-        raise NotImplementedError
+    def service_create_kwargs(self) -> dict:
+        return {}
+
+    def perform_create(self, serializer):
+        return self.create_service(
+            data=self.service_data(serializer), **self.service_create_kwargs()
+        )
+
+    def perform_update(self, serializer, expected_version):
+        return self.update_service(
+            **{self.service_object: serializer.instance},
+            data=self.service_data(serializer),
+            expected_version=expected_version,
+        )
+
+    def perform_destroy(self, instance, expected_version):
+        self.delete_service(**{self.service_object: instance}, expected_version=expected_version)
 
 
 def versioned_schema(name: str):

@@ -56,18 +56,10 @@ class InstitutionViewSet(VersionedModelViewSet):
             queryset = queryset.filter(pk=scope)
         return queryset
 
-    def perform_create(self, serializer):
-        return services.create_institution(data=serializer.validated_data)
-
-    def perform_update(self, serializer, expected_version):
-        return services.update_institution(
-            institution=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_institution(institution=instance, expected_version=expected_version)
+    service_object = "institution"
+    create_service = staticmethod(services.create_institution)
+    update_service = staticmethod(services.update_institution)
+    delete_service = staticmethod(services.delete_institution)
 
 
 @versioned_schema("configuration")
@@ -94,18 +86,10 @@ class ConfigurationViewSet(VersionedModelViewSet):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "mask": not can_view_sensitive(self.request)}
 
-    def perform_create(self, serializer):
-        return services.create_configuration(data=serializer.validated_data)
-
-    def perform_update(self, serializer, expected_version):
-        return services.update_configuration(
-            configuration=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_configuration(configuration=instance, expected_version=expected_version)
+    service_object = "configuration"
+    create_service = staticmethod(services.create_configuration)
+    update_service = staticmethod(services.update_configuration)
+    delete_service = staticmethod(services.delete_configuration)
 
 
 CONFIGURATION_KEY = OpenApiParameter(
@@ -160,20 +144,13 @@ class ConfigurationValueViewSet(VersionedModelViewSet):
             context["mask"] = not can_view_sensitive(self.request)
         return context
 
-    def perform_create(self, serializer):
-        return services.create_value(
-            configuration=self.configuration, data=serializer.validated_data
-        )
+    service_object = "value"
+    create_service = staticmethod(services.create_value)
+    update_service = staticmethod(services.update_value)
+    delete_service = staticmethod(services.delete_value)
 
-    def perform_update(self, serializer, expected_version):
-        return services.update_value(
-            value=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_value(value=instance, expected_version=expected_version)
+    def service_create_kwargs(self):
+        return {"configuration": self.configuration}
 
 
 # ----------------------------------------------------------------------- resolution

@@ -58,18 +58,10 @@ class FlagViewSet(VersionedModelViewSet):
         context["institution_code"] = institution_code_scope(self.request)
         return context
 
-    def perform_create(self, serializer):
-        return services.create_flag(data=serializer.validated_data)
-
-    def perform_update(self, serializer, expected_version):
-        return services.update_flag(
-            flag=serializer.instance,
-            data=serializer.validated_data,
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_flag(flag=instance, expected_version=expected_version)
+    service_object = "flag"
+    create_service = staticmethod(services.create_flag)
+    update_service = staticmethod(services.update_flag)
+    delete_service = staticmethod(services.delete_flag)
 
 
 def _etag(evaluation: InstitutionEvaluation) -> str:

@@ -53,18 +53,13 @@ class WindowViewSet(VersionedModelViewSet):
     def get_queryset(self):
         return visible_windows(institution_scope(self.request))
 
-    def perform_create(self, serializer):
-        return services.create_window(data=serializer.to_service_data())
+    service_object = "window"
+    create_service = staticmethod(services.create_window)
+    update_service = staticmethod(services.update_window)
+    delete_service = staticmethod(services.delete_window)
 
-    def perform_update(self, serializer, expected_version):
-        return services.update_window(
-            window=serializer.instance,
-            data=serializer.to_service_data(),
-            expected_version=expected_version,
-        )
-
-    def perform_destroy(self, instance, expected_version):
-        services.delete_window(window=instance, expected_version=expected_version)
+    def service_data(self, serializer):
+        return serializer.to_service_data()
 
 
 def _override_schema():
@@ -122,18 +117,16 @@ class WindowOverrideViewSet(VersionedModelViewSet):
         self.check_object_permissions(self.request, obj)
         return obj
 
-    def perform_create(self, serializer):
-        return services.create_override(window=self.get_window(), data=serializer.to_service_data())
+    service_object = "override"
+    create_service = staticmethod(services.create_override)
+    update_service = staticmethod(services.update_override)
+    delete_service = staticmethod(services.delete_override)
 
-    def perform_update(self, serializer, expected_version):
-        return services.update_override(
-            override=serializer.instance,
-            data=serializer.to_service_data(),
-            expected_version=expected_version,
-        )
+    def service_data(self, serializer):
+        return serializer.to_service_data()
 
-    def perform_destroy(self, instance, expected_version):
-        services.delete_override(override=instance, expected_version=expected_version)
+    def service_create_kwargs(self):
+        return {"window": self.get_window()}
 
 
 def _compiled(request, code):
