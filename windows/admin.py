@@ -30,7 +30,7 @@ from windows.mappers import (
     rule_from_row,
     rule_to_data,
 )
-from windows.models import ProcessingWindow, WindowOverride, WindowRule
+from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride, WindowRule
 from windows.scheduling import WindowSpec
 
 RULES_HELP = (
@@ -72,16 +72,7 @@ class WindowAdminForm(VersionedAdminForm):
 
     class Meta:
         model = ProcessingWindow
-        fields = [
-            "code",
-            "name",
-            "description",
-            "institution",
-            "calendar",
-            "timezone",
-            "payment_type",
-            "is_active",
-        ]
+        fields = list(WINDOW_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -267,7 +258,7 @@ class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
     # -- saving through the services ---------------------------------------------------------
 
     def service_create(self, obj, form):
-        data = _form_data(form, services.WINDOW_FIELDS)
+        data = _form_data(form, WINDOW_FIELDS)
         data["sessions"] = form.cleaned_data["sessions"]
         return services.create_window(data=data)
 

@@ -17,6 +17,19 @@ from cbpconfig.validators import validate_supported_date, validate_timezone
 
 WINDOW_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,63}$"
 
+# The window's own fields, as the API, the admin and the services name them (its weekly rules,
+# `sessions`, are child rows).
+WINDOW_FIELDS = (
+    "code",
+    "name",
+    "description",
+    "institution",
+    "calendar",
+    "timezone",
+    "payment_type",
+    "is_active",
+)
+
 
 def validate_weekdays(value) -> None:
     """ISO weekdays 1 (Mon) to 7 (Sun), at least one, no duplicates."""

@@ -33,20 +33,10 @@ from windows.mappers import (
     rule_from_row,
     spec_from_rows,
 )
-from windows.models import ProcessingWindow, WindowOverride, WindowRule
+from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride, WindowRule
 from windows.scheduling import Override, Rule, check_overlaps, check_override_against
 from windows.selectors import business_day_fn
 
-WINDOW_FIELDS = (
-    "code",
-    "name",
-    "description",
-    "institution",
-    "calendar",
-    "timezone",
-    "payment_type",
-    "is_active",
-)
 OVERRIDE_FIELDS = ("date", "closed", "sessions", "reason")
 _ABSENT = object()
 

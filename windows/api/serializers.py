@@ -11,7 +11,8 @@ from calendars.models import Calendar
 from cbpconfig.api.serializers import StrictModelSerializer
 from cbpconfig.validators import MAX_DATE, MIN_DATE, is_timezone
 from configuration.models import Institution
-from windows.models import ProcessingWindow, WindowOverride
+from windows.mappers import WEEKLY_FIELDS
+from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride
 from windows.scheduling import ScheduleError, format_time, parse_time
 
 
@@ -77,16 +78,7 @@ class WeeklyRuleSerializer(OverrideSessionSerializer):
     effective_until = SupportedDateField(allow_null=True, required=False, default=None)
 
     class Meta:
-        fields = [
-            "label",
-            "weekdays",
-            "opens",
-            "opens_day_offset",
-            "closes",
-            "closes_day_offset",
-            "effective_from",
-            "effective_until",
-        ]
+        fields = list(WEEKLY_FIELDS)
 
     def get_fields(self):
         fields = super().get_fields()
@@ -116,20 +108,7 @@ class WindowSerializer(StrictModelSerializer):
 
     class Meta:
         model = ProcessingWindow
-        fields = [
-            "code",
-            "name",
-            "description",
-            "institution",
-            "calendar",
-            "timezone",
-            "payment_type",
-            "is_active",
-            "sessions",
-            "version",
-            "created_at",
-            "updated_at",
-        ]
+        fields = [*WINDOW_FIELDS, "sessions", "version", "created_at", "updated_at"]
         read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"name": {"allow_blank": False}}
 
