@@ -119,6 +119,22 @@ class HealthView(HealthCheckView):
         MigrationsCheck,
         (Storage, {"alias": "dbbackup"}),
     )
+    # The JSON body names each component as operators know it.
+    COMPONENT_NAMES = {
+        "Database": "database",
+        "CacheCheck": "cache",
+        "MigrationsCheck": "migrations",
+        "Storage": "backup_storage",
+    }
+
+    def render_to_response_json(self, status):
+        body = {
+            self.COMPONENT_NAMES.get(type(result.check).__name__, type(result.check).__name__): (
+                "ok" if not result.error else str(result.error)
+            )
+            for result in self.results
+        }
+        return JsonResponse(body, status=503 if status >= 500 else status)
 
     async def get(self, request, *args, **kwargs):
         response = await super().get(request, *args, **kwargs)
