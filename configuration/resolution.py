@@ -1,8 +1,8 @@
 """Configuration values: type rules, JSON Schema checks and effective-dated resolution.
 
 Pure functions with no Django dependency (stdlib + jsonschema), so the API layer, the
-management commands and the tests share one implementation of the contract in
-``/work/shared/API.md`` ("Configuration").
+management commands and the tests share one implementation of the contract
+(``shared/API.md``, "Configuration").
 
 Every error is a :class:`ConfigError` whose message is one line fit for an HTTP 400 body.
 """

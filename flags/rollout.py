@@ -1,8 +1,8 @@
 """Feature-flag evaluation for an institution: overrides, targeting and percentage rollout.
 
-Pure functions with no Django dependency (stdlib only) implementing the contract in
-``/work/shared/API.md`` ("Feature flags"); the waffle-backed API builds a :class:`FlagRule`
-from the stored flag and calls :func:`evaluate`.
+Pure functions with no Django dependency (stdlib only) implementing the contract
+(``shared/API.md``, "Feature flags"); the waffle-backed API builds a :class:`FlagRule` from the
+stored flag and calls :func:`evaluate`.
 """
 
 from __future__ import annotations
