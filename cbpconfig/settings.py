@@ -223,7 +223,6 @@ WAFFLE_CREATE_MISSING_FLAGS = False
 WAFFLE_CACHE_PREFIX = "waffle:"
 
 # Backups: django-dbbackup for whole-database dumps; our own backup command writes domain archives.
-DBBACKUP_STORAGE = "django.core.files.storage.FileSystemStorage"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

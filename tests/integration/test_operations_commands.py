@@ -264,3 +264,33 @@ def test_smoke_test__unreachable__exit_1(db):
         run("smoke_test", "--url", "http://127.0.0.1:1", "--key", "x.y", "--timeout", "1")
     assert info.value.code == 1
     assert os.environ.get("CBP_SMOKE_API_KEY") is None
+
+
+@pytest.mark.postgres
+def test_dbbackup__whole_database_dump_written_and_pruned_after_30_days(tmp_path, data):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "dbbackup"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "CBP_TEST_DB_NAME"},
+            "DATABASE_URL": env_url,
+            "CBP_BACKUP_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    dumps = [p for p in tmp_path.iterdir() if not p.name.endswith(".metadata")]
+    assert len(dumps) == 1 and dumps[0].stat().st_size > 0
+    old = tmp_path / "default-old-2026-01-01-000000.psql.bin"
+    old.write_bytes(b"x")
+    month_ago = (datetime.now(UTC) - timedelta(days=31)).timestamp()
+    os.utime(old, (month_ago, month_ago))
+    run("prune_backups", "--output", str(tmp_path))
+    assert not old.exists()
+    assert dumps[0].exists()

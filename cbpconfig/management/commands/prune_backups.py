@@ -3,6 +3,7 @@ kept archive needs; and django-dbbackup dumps past theirs."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from cbpconfig.backup import list_archives
+
+# django-dbbackup's default file name: {database}-{server}-{%Y-%m-%d-%H%M%S}.{extension}[.metadata]
+DBBACKUP_NAME = re.compile(r"^[\w.-]+-\d{4}-\d{2}-\d{2}-\d{6}\.")
 
 
 class Command(BaseCommand):
@@ -38,8 +42,11 @@ class Command(BaseCommand):
                 parent = by_name[parent].manifest.get("parent")
         removed = [a.path for a in archives if a.path.name not in kept]
         cutoff = now - timedelta(days=retention["dbbackup"])
-        for dump in directory.glob("*.dump*") if directory.is_dir() else []:
-            if datetime.fromtimestamp(dump.stat().st_mtime, tz=UTC) < cutoff:
+        for dump in directory.iterdir() if directory.is_dir() else []:
+            if (
+                DBBACKUP_NAME.match(dump.name)
+                and datetime.fromtimestamp(dump.stat().st_mtime, tz=UTC) < cutoff
+            ):
                 removed.append(dump)
         for path in removed:
             if not dry_run:
