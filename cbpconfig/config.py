@@ -174,8 +174,11 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         if environment != "development":
             raise SettingsError(f"SECRET_KEY: required when CBP_ENVIRONMENT={environment}")
         secret_key = "development-only-insecure-key-do-not-use-in-production"
-    elif environment != "development" and len(secret_key) < 32:
-        raise SettingsError("SECRET_KEY: must be at least 32 characters outside development")
+    elif environment != "development" and (len(secret_key) < 50 or len(set(secret_key)) < 5):
+        # Django's own deploy check (security.W009) asks for this much.
+        raise SettingsError(
+            "SECRET_KEY: must be at least 50 characters with at least 5 different ones outside development"
+        )
 
     log_level = (_read(env, "LOG_LEVEL") or str(defaults["log_level"])).upper()
     if log_level not in LOG_LEVELS:

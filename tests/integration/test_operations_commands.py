@@ -294,3 +294,42 @@ def test_dbbackup__whole_database_dump_written_and_pruned_after_30_days(tmp_path
     run("prune_backups", "--output", str(tmp_path))
     assert not old.exists()
     assert dumps[0].exists()
+
+
+def _staging_env(secret_key: str) -> dict:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return {
+        **{k: v for k, v in os.environ.items() if k != "CBP_TEST_DB_NAME"},
+        "CBP_ENVIRONMENT": "staging",
+        "SECRET_KEY": secret_key,
+        "ALLOWED_HOSTS": "cbp.example",
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("secret_key", "passes"),
+    [
+        ("Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1", True),
+        ("django-insecure-" + "Ab1-" * 12, False),
+    ],
+)
+def test_preflight__staging__check_deploy_decides(db, secret_key, passes):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "preflight"],
+        cwd=ROOT,
+        env=_staging_env(secret_key),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode == 0) is passes, result.stdout + result.stderr
+    assert "ok   database reachable" in result.stdout
+    assert "ok   cache reachable" in result.stdout
+    if not passes:
+        assert result.stderr.strip() == "preflight failed: check --deploy"

@@ -22,6 +22,7 @@ from configuration.models import Institution
 from configuration.services import create_institution
 
 ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1"
 BANK = {"code": "DEUTDEFF", "name": "Deutsche Bank", "country": "DE", "timezone": "Europe/Berlin"}
 
 
@@ -263,7 +264,7 @@ def test_manage__bad_setting__one_line_and_nonzero_exit():
         "check",
         env={
             "CBP_ENVIRONMENT": "production",
-            "SECRET_KEY": "x" * 40,
+            "SECRET_KEY": GOOD_SECRET,
             "ALLOWED_HOSTS": "cbp.example",
         },
     )

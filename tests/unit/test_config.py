@@ -6,9 +6,10 @@ import pytest
 
 from cbpconfig.config import ENVIRONMENT_DEFAULTS, SettingsError, load
 
+SECRET = "Kp7-Rw2_Zx9Lm4Qt6Vb1Nc8Hd3Gj5Ae0Su7Ri2Oo9Lw4Qx-y6Tz1Ue3"
 PROD = {
     "CBP_ENVIRONMENT": "production",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1",
     "DATABASE_URL": "postgres://cbp@db:5432/cbp",
     "REDIS_URL": "redis://cache:6379/0",
     "ALLOWED_HOSTS": "cbp.example.com",
@@ -38,6 +39,7 @@ def test_load__production__per_environment_table():
         ({"CBP_ENVIRONMENT": "prod"}, "CBP_ENVIRONMENT"),
         ({"SECRET_KEY": None}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "ab" * 40}, "SECRET_KEY"),
         ({"DATABASE_URL": None}, "DATABASE_URL"),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgres://x@y:port/z"}, "DATABASE_URL"),
@@ -71,14 +73,14 @@ def test_load__bad_setting__error_names_it_in_one_line(changes, named):
 
 def test_load__secret_from_file(tmp_path):
     secret = tmp_path / "secret"
-    secret.write_text("s" * 40 + "\n")
+    secret.write_text(SECRET + "\n")
     env = {**PROD, "SECRET_KEY_FILE": str(secret)}
     env.pop("SECRET_KEY")
-    assert load(env).secret_key == "s" * 40
+    assert load(env).secret_key == SECRET
 
 
 def test_load__both_value_and_file__refused(tmp_path):
     secret = tmp_path / "secret"
-    secret.write_text("s" * 40)
+    secret.write_text(SECRET)
     with pytest.raises(SettingsError, match="^SECRET_KEY"):
         load({**PROD, "SECRET_KEY_FILE": str(secret)})
