@@ -35,13 +35,13 @@ Races, and why there is no stale answer after a commit
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+
+from cbpconfig.lru import LRU
 
 TOMBSTONE = "-"
 _PREFIX = "cal:dv:"
@@ -63,37 +63,6 @@ def member_token(code: str, pk: int, data_version: int) -> str:
 
 def joint_token(tokens: Iterable[str]) -> str:
     return "+".join(tokens)
-
-
-class LRU:
-    """A small thread-safe LRU (gunicorn sync workers are single-threaded, but runserver and
-    tests are not)."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable):
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 # token of a (joint) calendar -> BusinessCalendar

@@ -234,18 +234,7 @@ class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
     fieldsets = [
         (
             None,
-            {
-                "fields": [
-                    "code",
-                    "name",
-                    "description",
-                    "institution",
-                    "calendar",
-                    "timezone",
-                    "payment_type",
-                    "is_active",
-                ]
-            },
+            {"fields": list(WINDOW_FIELDS)},
         ),
         ("Weekly session rules", {"fields": ["sessions"]}),
         ("Version", {"fields": ["version", "created_at", "updated_at"]}),

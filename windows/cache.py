@@ -24,15 +24,13 @@ one (``add``: never overwriting a writer's) and reads it back. Generations expir
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Hashable
 
 from django.core.cache import cache
 from django.db import transaction
 
 from calendars.cache import version_key as calendar_version_key
+from cbpconfig.lru import LRU
 
 GENERATION_TTL = 24 * 3600
 _PREFIX = "win:gen:"
@@ -74,38 +72,6 @@ def publish_after_commit(*codes: str) -> None:
     publishes nothing (and nothing needs publishing)."""
     codes_list = [c for c in codes if c]
     transaction.on_commit(lambda: publish_change(*codes_list))
-
-
-class LRU:
-    """A small thread-safe LRU of this process's compiled windows."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable):
-        # The hot path: a plain dict read (atomic under the GIL); recency is only refreshed
-        # on puts, which is enough to keep the busy windows in.
-        return self._data.get(key)
-
-    def put(self, key: Hashable, value) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def pop(self, key: Hashable) -> None:
-        with self._lock:
-            self._data.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 # window code -> selectors._Compiled (state + generation + schedules per calendar token)

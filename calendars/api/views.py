@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -47,7 +46,7 @@ from calendars.ical import FeedHoliday, holidays_feed
 from calendars.models import CALENDAR_CODE_PATTERN, Calendar, Holiday
 from cbpconfig.api.etag import digest_etag, none_match
 from cbpconfig.api.exceptions import reject
-from cbpconfig.api.params import parse_date_value, query_date, query_int
+from cbpconfig.api.params import parse_date_value, path_date, query_date, query_int
 from cbpconfig.api.views import IF_MATCH, IF_NONE_MATCH, VersionedModelViewSet
 
 MAX_JOINT_CALENDARS = 10
@@ -152,10 +151,7 @@ class HolidayViewSet(VersionedModelViewSet):
 
     def get_object(self):
         raw = self.kwargs.get("date", "")
-        try:
-            day = date.fromisoformat(raw) if len(raw) == 10 else None
-        except ValueError:
-            day = None
+        day = path_date(raw)
         if day is None:
             raise Http404
         holiday = get_object_or_404(self.get_queryset(), date=day)

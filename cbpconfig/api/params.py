@@ -86,3 +86,14 @@ def query_bool(request, name: str, default: bool | None = None) -> bool | None:
     if low in ("false", "0", "no"):
         return False
     raise reject(name, f"{raw!r} is not true or false.")
+
+
+def path_date(raw: str) -> date | None:
+    """A YYYY-MM-DD date from a URL path (holidays and overrides are addressed by date), or
+    None when the segment is not one: the caller answers 404, as for any unknown object."""
+    if not _DATE.match(raw or ""):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None

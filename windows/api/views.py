@@ -7,8 +7,6 @@ the ETag from the versions the answer was computed from, and a 304 costs no comp
 
 from __future__ import annotations
 
-from datetime import date
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status as http_status
@@ -18,7 +16,7 @@ from rest_framework.views import APIView
 
 from cbpconfig.api.etag import conditional_response, digest_etag, none_match
 from cbpconfig.api.exceptions import reject
-from cbpconfig.api.params import query_date, query_datetime
+from cbpconfig.api.params import path_date, query_date, query_datetime
 from cbpconfig.api.permissions import institution_scope
 from cbpconfig.api.views import IF_MATCH, IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
 from windows import metrics, services
@@ -105,10 +103,7 @@ class WindowOverrideViewSet(VersionedModelViewSet):
 
     def get_object(self):
         raw = self.kwargs.get("date", "")
-        try:
-            day = date.fromisoformat(raw) if len(raw) == 10 else None
-        except ValueError:
-            day = None
+        day = path_date(raw)
         if day is None:
             raise NotFound(f"No override on {raw!r} (dates are YYYY-MM-DD).")
         obj = self.get_queryset().filter(date=day).first()
