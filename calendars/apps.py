@@ -10,9 +10,7 @@ class CalendarsConfig(AppConfig):
 
         from calendars.models import Calendar, Holiday
 
-        # data_version is an internal cache counter bumped with every holiday change; it is not
-        # calendar data, so it stays out of the audit log.
-        auditlog.register(Calendar, exclude_fields=["data_version"])
+        auditlog.register(Calendar)
         auditlog.register(Holiday)
 
         from calendars import signals

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -12,11 +10,6 @@ from cbpconfig.models import VersionedModel
 from cbpconfig.validators import validate_supported_date, validate_timezone
 
 CALENDAR_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
-
-
-def new_data_version() -> int:
-    """A fresh ``Calendar.data_version``: microseconds since the epoch."""
-    return time.time_ns() // 1000
 
 
 def default_weekend() -> list[int]:
@@ -46,22 +39,11 @@ def validate_weekend_days(value) -> None:
 class Calendar(VersionedModel):
     """A business calendar: a weekend and a list of holidays.
 
-    Two counters:
-
-    - ``version`` is the calendar *object's* version (API ETag, If-Match): +1 when a field of
-      the calendar itself changes.
-    - ``data_version`` (internal, not in the API) is the version of everything a business-day
-      answer depends on: it moves when the calendar changes **or any of its holidays is
-      created, changed or deleted** (see ``calendars.signals``). Computed answers and caches —
-      ours and the windows app's — are keyed by it, so a holiday change invalidates them
-      without making a client's If-Match on the calendar stale. It is excluded from the audit
-      log (a cache stamp, not data).
-
-      It is a change stamp rather than a plain counter: microseconds since the epoch at
-      creation, then ``max(data_version + 1, now in microseconds)`` on each change. So it
-      always grows, and one value never names two different contents — not after a rolled
-      back transaction reused a primary key (SQLite tests), nor after a save from a stale
-      in-memory instance or a restore from a backup put an old value back.
+    ``version`` is the calendar *object's* version (API ETag, If-Match): +1 when a field of
+    the calendar itself changes. Answers computed from the calendar *and its holidays* are
+    cached under the calendar's coherence token instead (``calendars.cache``), which moves
+    after every committed change of either, so a holiday change invalidates them without
+    making a client's If-Match on the calendar stale.
     """
 
     code = models.CharField(
@@ -77,13 +59,12 @@ class Calendar(VersionedModel):
     )
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
-    weekend_days = models.JSONField(default=default_weekend, validators=[validate_weekend_days])
-    description = models.TextField(blank=True, default="")
-    data_version = models.PositiveBigIntegerField(
-        default=new_data_version,
-        editable=False,
-        help_text="Internal change stamp of the calendar and its holidays (cache key).",
+    # blank=True: an empty weekend is a calendar open every day (TIPS, FedNow); JSONField
+    # counts [] as blank, which full_clean and the admin form would otherwise refuse.
+    weekend_days = models.JSONField(
+        default=default_weekend, blank=True, validators=[validate_weekend_days]
     )
+    description = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["code"]

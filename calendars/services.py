@@ -2,8 +2,7 @@
 
 Each write runs in one transaction, validates with the model's rules (``full_clean``), is
 audited by django-auditlog (one entry per object). Every saved or deleted calendar or holiday
-row bumps the calendar's internal ``data_version`` in the same transaction and publishes the
-new version token to the shared cache after commit (:mod:`calendars.signals`), so no
+row bumps the calendar's coherence token after commit (:mod:`calendars.signals`), so no
 business-day answer is stale once the change has committed — in this process or any other.
 """
 

@@ -9,8 +9,9 @@ class CbpConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from cbpconfig import checks  # noqa: F401 - registers system checks
+        from cbpconfig import cache, checks  # noqa: F401 - checks registers system checks
         from cbpconfig.api import schema  # noqa: F401 - registers the OpenAPI auth scheme
         from cbpconfig.models import APIKey
 
         auditlog.register(APIKey, exclude_fields=["hashed_key", "id"])
+        cache.connect()

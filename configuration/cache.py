@@ -1,11 +1,10 @@
 """Cache keys and entries of resolved configuration.
 
-One **generation token** names the state of all configuration data. Every write to a
-definition, a value or an institution replaces it (services.py, after commit), and every
-cached answer carries the token it was computed under, so one change invalidates every
-answer at once without enumerating keys. A reader fetches the token and its entry in one
-MGET (one cache round trip per request): the entry is used only when its token is the
-current one.
+One coherence name, ``"configuration"`` (:mod:`cbpconfig.cache`), covers all configuration
+data: ``configuration.signals`` bumps it after every committed change of a definition, a value
+or an institution, and every cached answer carries the token it was computed under, so one
+change invalidates every answer at once without enumerating keys. A reader fetches the token
+and its entries in one round trip: an entry is used only when its token is the current one.
 
 Entries hold the answer already encoded as JSON bytes plus the interval of instants
 ``[valid_from, valid_until)`` over which it stays true (between two ``effective_from``
@@ -19,15 +18,16 @@ live under separate keys (and have different ETags).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
 
-GENERATION_KEY = "conf:gen"
+from cbpconfig import cache as coherence
+
+NAME = "configuration"
 # Upper bound on any entry's life: limits how long a stale entry could survive a cache outage
-# that swallowed a generation bump (IGNORE_EXCEPTIONS turns failed writes into no-ops).
+# that swallowed a token bump (IGNORE_EXCEPTIONS turns failed writes into no-ops).
 MAX_TTL_SECONDS = 300
 
 
@@ -74,18 +74,10 @@ def key_keys(key: str, code: str | None, mask: bool, at: datetime | None) -> lis
 
 
 def lookup(keys: list[str]) -> tuple[str | None, list[Entry | None]]:
-    """The current generation and the entries under ``keys``, in one round trip."""
-    found = cache.get_many([GENERATION_KEY, *keys])
-    return found.get(GENERATION_KEY), [found.get(k) for k in keys]
-
-
-def current_generation(known: str | None) -> str:
-    """The generation to tag a new entry with. When the token is missing (cache flushed or
-    evicted), a fresh random one is installed: it can never equal a stale entry's token."""
-    if known is not None:
-        return known
-    cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    return cache.get(GENERATION_KEY) or uuid.uuid4().hex
+    """The current token (None: cache unavailable) and the entries under ``keys``, in one
+    round trip."""
+    snapshot = coherence.read([NAME], keys)
+    return snapshot.token(NAME), [snapshot.values.get(k) for k in keys]
 
 
 def store(keys: list[str], entry: Entry, ttl_seconds: float) -> None:
@@ -95,8 +87,3 @@ def store(keys: list[str], entry: Entry, ttl_seconds: float) -> None:
             cache.set(keys[0], entry, timeout=ttl)
         else:
             cache.set_many(dict.fromkeys(keys, entry), timeout=ttl)
-
-
-def bump_generation() -> None:
-    """Invalidate every cached configuration answer."""
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)

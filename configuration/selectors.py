@@ -179,12 +179,14 @@ def _from_cache(keys: list[str], at: datetime) -> tuple[str | None, Answer | Non
 def _remember(
     keys: list[str],
     explicit_at: bool,
-    generation: str,
+    generation: str | None,
     result: ResolvedSet,
     etag: str,
     body: bytes | None,
     now: datetime,
 ) -> None:
+    if generation is None:
+        return  # the cache is unavailable: nothing stored can be trusted later
     entry = cache.Entry(generation, result.valid_from, result.valid_until, etag, body)
     if explicit_at:
         # The answer for a fixed instant only changes with the data (the generation).
@@ -206,7 +208,6 @@ def institution_configuration(
     generation, answer = _from_cache(keys, moment)
     if answer is not None:
         return answer
-    generation = cache.current_generation(generation)
     institution = Institution.objects.filter(code=code).first()
     if institution is None:
         raise UnknownInstitution(code)
@@ -233,7 +234,6 @@ def key_resolution(
     generation, answer = _from_cache(keys, moment)
     if answer is not None:
         return answer
-    generation = cache.current_generation(generation)
     configuration = Configuration.objects.filter(key=key).first()
     if configuration is None:
         raise UnknownConfiguration(key)

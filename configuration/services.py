@@ -1,8 +1,8 @@
 """Every write to institutions, configurations and configuration values.
 
 Each write validates through the model (``full_clean``, which calls the pure rules in
-``configuration.resolution``), runs in one transaction, and invalidates the resolved
-configuration cache after commit.
+``configuration.resolution``) and runs in one transaction; the rows' signals invalidate the
+resolved configuration cache after commit (:mod:`configuration.signals`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db import transaction
 
 from cbpconfig.services import create_object, delete_object, update_object
 from cbpconfig.versioning import lock
-from configuration import cache, metrics
+from configuration import metrics
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK, ConfigError, validate_value
 
@@ -33,20 +33,9 @@ __all__ = [
 
 
 def _changed(kind: str) -> None:
-    """Invalidate resolved answers now and again after commit; count the write on commit.
-
-    The immediate bump serves readers inside the same transaction (an import's checks, tests);
-    the one after commit is the one that matters to everyone else: a reader that cached the
-    old rows between the two is invalidated by the second. A rollback costs only misses.
-    """
-    cache.bump_generation()
-
-    def after_commit() -> None:
-        cache.bump_generation()
-        if kind:
-            metrics.operation(kind)
-
-    transaction.on_commit(after_commit)
+    """Count the write once it commits (cached answers follow from configuration.signals)."""
+    if kind:
+        transaction.on_commit(lambda: metrics.operation(kind))
 
 
 # --------------------------------------------------------------------- institutions
@@ -56,7 +45,6 @@ def create_institution(*, data: dict[str, Any]) -> Institution:
     """Create an institution (validated by the model's rules; a duplicate code is a 409)."""
     with transaction.atomic():
         institution = create_object(Institution, data=data)
-        _changed("")
     return institution
 
 
@@ -67,7 +55,6 @@ def update_institution(
     data = {k: v for k, v in data.items() if k != "code"}
     with transaction.atomic():
         institution = update_object(institution, data=data, expected_version=expected_version)
-        _changed("")
     return institution
 
 
@@ -78,7 +65,6 @@ def delete_institution(*, institution: Institution, expected_version: int | None
     """
     with transaction.atomic():
         delete_object(institution, expected_version=expected_version)
-        _changed("")
 
 
 # ------------------------------------------------------------------- configurations

@@ -1,4 +1,8 @@
-"""Keep sensitive configuration values out of the audit log.
+"""Signals of the configuration app: cache coherence, and sensitive values kept out of the
+audit log.
+
+Every change of an institution, a configuration or a value bumps the ``"configuration"``
+coherence name after commit (:mod:`cbpconfig.cache`), whatever path made it.
 
 django-auditlog computes each entry's ``changes`` from the model instance; a receiver on the
 entry model's ``pre_save`` replaces the value fields with ``"********"`` before the row is
@@ -12,6 +16,8 @@ from __future__ import annotations
 from auditlog import get_logentry_model
 from django.contrib.contenttypes.models import ContentType
 
+from cbpconfig import cache as coherence
+from configuration import cache
 from configuration.resolution import MASK
 
 # The field that carries a value, per model of this app.
@@ -76,9 +82,19 @@ def redact_history(configuration) -> None:
                 entry_model.objects.filter(pk=entry.pk).update(changes=changes)
 
 
-def connect() -> None:
-    from django.db.models.signals import pre_save
+def changed(sender, **kwargs) -> None:
+    coherence.bump(cache.NAME)
 
+
+def connect() -> None:
+    from django.db.models.signals import post_delete, post_save, pre_save
+
+    from configuration.models import Configuration, ConfigurationValue, Institution
+
+    for model in (Institution, Configuration, ConfigurationValue):
+        uid = f"configuration.changed.{model._meta.model_name}"
+        post_save.connect(changed, sender=model, dispatch_uid=uid + ".save")
+        post_delete.connect(changed, sender=model, dispatch_uid=uid + ".delete")
     pre_save.connect(
         mask_audit_entry,
         sender=get_logentry_model(),

@@ -8,10 +8,10 @@ class FlagsConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
         from django.conf import settings
-        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+        from django.db.models.signals import pre_delete
 
         from configuration.models import Institution
-        from flags import cache, selectors
+        from flags import selectors, signals
         from flags.models import Flag
 
         auditlog.register(Flag, m2m_fields={"institutions"}, exclude_fields=["modified"])
@@ -20,22 +20,8 @@ class FlagsConfig(AppConfig):
         # (manage.py and wsgi.py print ImproperlyConfigured and exit non-zero).
         selectors.parse_static_overrides(getattr(settings, "CBP_FLAG_OVERRIDES", ""))
 
-        # Cache invalidation on every write path (services, admin, waffle's command, shell),
-        # now and after commit; see flags.cache.
-        uid = "flags.cache."
-        post_save.connect(cache.flag_saved_or_deleted, sender=Flag, dispatch_uid=uid + "save")
-        post_delete.connect(cache.flag_saved_or_deleted, sender=Flag, dispatch_uid=uid + "del")
-        m2m_changed.connect(
-            cache.flag_institutions_changed,
-            sender=Flag.institutions.through,
-            dispatch_uid=uid + "m2m",
-        )
-        post_save.connect(
-            cache.institution_saved, sender=Institution, dispatch_uid=uid + "institution_save"
-        )
-        post_delete.connect(
-            cache.institution_deleted, sender=Institution, dispatch_uid=uid + "institution_del"
-        )
+        # Cache invalidation on every write path (services, admin, waffle's command, shell).
+        signals.connect()
         # A deleted institution leaves the flags that target it through the service (new
         # version, audit entry), not by a silent cascade of the m2m rows.
         pre_delete.connect(

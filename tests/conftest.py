@@ -37,9 +37,11 @@ def pytest_collection_modifyitems(config, items):
 def _clear_in_process_caches() -> None:
     """Database ids and versions repeat across tests, so per-process copies must go too."""
     from calendars.cache import clear_local as clear_calendars
+    from flags.cache import clear_local as clear_flags
     from windows.cache import clear_local as clear_windows
 
     clear_calendars()
+    clear_flags()
     clear_windows()
 
 

@@ -15,6 +15,10 @@ class WindowsConfig(AppConfig):
         auditlog.register(WindowRule)
         auditlog.register(WindowOverride)
 
+        from windows import signals
+
+        signals.connect()
+
     def integrity_problems(self):
         """Cross-object rules for `manage.py verify_integrity`: each window's rules and overrides
         still pass the overlap checks with the calendar as it is now (a removed holiday can

@@ -1,6 +1,6 @@
 """Reads of the windows app: the visible windows, and the hot computed answers (sessions,
 status) served from a compiled :class:`~windows.scheduling.Schedule` kept in process per
-(window generation, calendar version token) — see :mod:`windows.cache` for why that is safe.
+(window token, calendar token) — see :mod:`windows.cache` and :mod:`cbpconfig.cache`.
 
 For the API and the admin::
 
@@ -21,11 +21,13 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 from django.utils import timezone as dj_timezone
 
+from calendars import cache as calendar_cache
 from calendars.businessdays import BusinessCalendar
-from calendars.selectors import business_calendar
+from calendars.selectors import business_calendar, business_calendar_with
+from cbpconfig import cache as coherence
 from cbpconfig.validators import MAX_DATE, MIN_DATE
 from windows import metrics
-from windows.cache import compiled_windows, ensure_generation, read_generation
+from windows.cache import compiled_windows, name
 from windows.mappers import spec_from_rows
 from windows.models import WINDOW_CODE_PATTERN, ProcessingWindow, WindowOverride, WindowRule
 from windows.scheduling import Schedule, Session, WindowSpec
@@ -56,7 +58,6 @@ class Compiled:
 
 @dataclass(slots=True)
 class _Entry:
-    generation: str
     state: WindowState
     schedules: dict[str, Schedule] = field(default_factory=dict)
 
@@ -123,33 +124,46 @@ _VALID_CODE = re.compile(WINDOW_CODE_PATTERN)
 
 
 def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled:
-    """The window's compiled schedule, checked against the shared cache.
+    """The window's compiled schedule, checked against the coherence tokens.
 
-    Warm: one cache round trip (the window's generation and its calendar's token) and no
-    query. Raises ProcessingWindow.DoesNotExist for an unknown window or one the caller
-    (`institution_id` of an institution key) may not see.
+    Warm: one cache round trip (the window's token and its calendar's) and no query. Raises
+    ProcessingWindow.DoesNotExist for an unknown window or one the caller (`institution_id` of
+    an institution key) may not see.
     """
     if not _VALID_CODE.fullmatch(code):
         # Never touch the cache for a code no window can have (no keys made up by callers).
         raise ProcessingWindow.DoesNotExist(f"No window {code}.")
-    entry: _Entry | None = compiled_windows.get(code)
-    generation, cal_token = read_generation(code, entry.state.calendar_code if entry else None)
-    if entry is None or generation is None or entry.generation != generation:
-        if generation is None:
-            generation = ensure_generation(code)
-        state = load_state(code)
+    window_name = name(code)
+    # The calendar code of the window is known from this process's last read of it; the
+    # token read here still decides whether that read is current.
+    known = _calendar_codes.get(code)
+    names = [window_name] if known is None else [window_name, calendar_cache.name(known)]
+    snapshot = coherence.read(names)
+    token = snapshot.token(window_name)
+    entry: _Entry | None = compiled_windows.get(code, token)
+    if entry is None:
+        try:
+            state = load_state(code)
+        except ProcessingWindow.DoesNotExist:
+            coherence.forget(window_name)  # a code with no window leaves no key behind
+            raise
         metrics.COMPILE_STATE.inc()
-        if entry is None or entry.state.calendar_code != state.calendar_code:
-            cal_token = None
-        entry = _Entry(generation or "", state)
-        if generation is not None:  # without a shared cache nothing can be trusted later
-            compiled_windows.put(code, entry)
+        entry = _Entry(state)
+        compiled_windows.put(code, token, entry)
+        _calendar_codes[code] = state.calendar_code
     state = entry.state
     if institution_id is not None and state.institution_id not in (None, institution_id):
         raise ProcessingWindow.DoesNotExist(f"No window {code}.")
+    cal_token = None
+    if known == state.calendar_code:
+        member = snapshot.token(calendar_cache.name(known))
+        cal_token = None if member is None else calendar_cache.member_token(known, member)
     schedule = entry.schedules.get(cal_token) if cal_token else None
     if schedule is None:
-        cal, cal_token = business_calendar([state.calendar_code])
+        if cal_token is not None:
+            cal, cal_token = business_calendar_with([known], {known: cal_token})  # type: ignore[list-item]
+        else:
+            cal, cal_token = business_calendar([state.calendar_code])
         schedule = entry.schedules.get(cal_token)
         if schedule is None:
             metrics.COMPILE_CALENDAR.inc()
@@ -159,6 +173,10 @@ def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled
     else:
         metrics.COMPILE_HIT.inc()
     return Compiled(state, schedule, cal_token)
+
+
+# window code -> its calendar's code as last read here (only a hint: see compiled_window)
+_calendar_codes: dict[str, str] = {}
 
 
 # -- the admin preview ---------------------------------------------------------------------

@@ -9,8 +9,8 @@ overlap checks are :func:`windows.scheduling.check_overlaps` and
 
 Each write runs in one transaction, locks the window row (so a rule change and an override
 change of the same window are validated one after the other, never against a state that is
-being replaced), bumps versions, and after commit renews the window's cache generation and
-counts the change.
+being replaced), bumps versions, and after commit counts the change. Cached answers follow
+from the rows' signals (:mod:`windows.signals`), not from here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from calendars.models import Calendar
 from calendars.selectors import business_calendar
 from cbpconfig.versioning import bump, lock
 from windows import metrics
-from windows.cache import publish_after_commit
 from windows.mappers import (
     override_from_row,
     parse_rules,
@@ -136,7 +135,6 @@ def _write_rules(window: ProcessingWindow, rules: Sequence[Rule]) -> None:
 
 
 def _after_commit(code: str, kind: str, action: str) -> None:
-    publish_after_commit(code)
     transaction.on_commit(lambda: metrics.changed(kind, action))
 
 

@@ -13,7 +13,8 @@ from calendars import cache as calendar_cache
 from calendars import services
 from calendars.models import Calendar, Holiday
 
-pytestmark = pytest.mark.django_db
+# Committed writes: warm caches are only kept for committed data (cbpconfig.cache).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/v1/calendars/"
 LOCMEM = {
@@ -391,10 +392,18 @@ def test_query_count__warm_zero_cold_constant(
         assert bd(client, codes, operation, **other).status_code == 200
 
 
-def test_query_count__unknown_code_remembered(reader, target2, django_assert_num_queries):
+def test_query_count__unknown_code__one_query_and_no_key_left(
+    reader, target2, django_assert_num_queries
+):
+    from django.core.cache import cache
+
+    from cbpconfig.cache import token_key
+
     assert bd(reader, "NOPE", "check", date="2026-04-03").status_code == 404
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):
         assert bd(reader, "NOPE", "check", date="2026-04-03").status_code == 404
+    # Codes made up by callers leave nothing in the shared cache.
+    assert cache.get(token_key(calendar_cache.name("NOPE"))) is None
 
 
 # --- freshness after a change ------------------------------------------------------------------

@@ -10,7 +10,8 @@ from icalendar import Calendar as ICalendar
 from calendars import services
 from calendars.models import Holiday
 
-pytestmark = pytest.mark.django_db
+# Committed writes: warm caches are only kept for committed data (cbpconfig.cache).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/v1/calendars/TARGET2/holidays.ics"
 

@@ -187,20 +187,29 @@ def test_import__metrics_after_commit(target2, django_capture_on_commit_callback
     assert after == before + result.created
 
 
-def test_import__one_publication_per_transaction(target2):
-    from django.db import connection
+def test_import__one_token_write_per_transaction(
+    target2, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
 
+    from calendars.cache import name
+    from cbpconfig.cache import token_key
+
+    writes: list[list[str]] = []
+    original = cache.set_many
+
+    def spy(data, *args, **kwargs):
+        writes.append(sorted(data))
+        return original(data, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set_many", spy)
     source = services.holiday_source(market="ECB", years=[2026, 2027])
-    result = services.import_holidays(calendar=target2, source=source)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.import_holidays(calendar=target2, source=source)
+        assert writes == []  # nothing before the commit
     assert result.created > 5
-    # The test's transaction has not committed: every callback is still pending. One
-    # publication of TARGET2's token covers the creation and all the imported holidays.
-    publications = [
-        func
-        for _, func, _ in connection.run_on_commit
-        if getattr(func, "cbp_calendar_publish", None) == "TARGET2"
-    ]
-    assert len(publications) == 1
+    # One bump of TARGET2's token covers all the imported holidays.
+    assert writes == [[token_key(name("TARGET2"))]]
 
 
 # --- management command ------------------------------------------------------------------------

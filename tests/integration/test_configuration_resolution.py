@@ -12,7 +12,8 @@ from prometheus_client import REGISTRY
 from configuration import services
 from configuration.models import Configuration
 
-pytestmark = pytest.mark.django_db
+# Committed writes: warm caches are only kept for committed data (cbpconfig.cache).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def T(day: int, hour: int = 0) -> datetime:
