@@ -68,7 +68,7 @@ def test_backup__full__manifest_counts_and_checksums(tmp_path, data):
     archive = read_archive(path)
     manifest = archive.manifest
     assert manifest["kind"] == "full" and manifest["parent"] is None
-    assert manifest["format"] == 1 and manifest["environment"] == "development"
+    assert manifest["format"] == 2 and manifest["environment"] == "development"
     assert "configuration.0001_initial" in manifest["migrations"]
     assert manifest["objects"]["configuration.institution"]["count"] == 2
     assert len(manifest["objects"]["configuration.institution"]["sha256"]) == 64
@@ -126,6 +126,28 @@ def test_backup__incremental__holds_changes_and_deletions_and_restores_its_state
     update_institution(institution=Institution.objects.get(code="DEUTDEFF"), data={"name": "Later"})
     run("restore", str(incremental))
     assert list(Institution.objects.values_list("code", "name")) == [("DEUTDEFF", "Renamed")]
+
+
+def test_backup__incremental_after_a_migration__full_archive_instead(tmp_path, data):
+    _, (deutsche, _) = data
+    full = Path(run("backup", "--output", str(tmp_path)).strip())
+    update_institution(institution=deutsche, data={"name": "Before the migration"})
+    # Good case: same migrations, an incremental on top of the full archive.
+    same = Path(run("backup", "--incremental", "--output", str(tmp_path)).strip())
+    assert read_archive(same).kind == "incremental"
+    assert read_archive(same).manifest["parent"] == full.name
+
+    # The latest archive was made before a migration (here: one more applied there) — an
+    # incremental on it could never be restored, so a new chain starts.
+    _rewrite(same, lambda p: p["manifest"]["migrations"].append("configuration.9999_future"))
+    update_institution(institution=Institution.objects.get(pk=deutsche.pk), data={"name": "After"})
+    output = run("backup", "--incremental", "--output", str(tmp_path)).splitlines()
+    assert output[0] == "the latest archive was made with other migrations: wrote a full archive"
+    archive = read_archive(output[-1])
+    assert archive.kind == "full" and archive.manifest["parent"] is None
+    Institution.objects.filter(pk=deutsche.pk).update(name="Changed again")
+    run("restore", output[-1])
+    assert Institution.objects.get(pk=deutsche.pk).name == "After"
 
 
 def test_backup__incremental_without_parent__one_line_error(tmp_path, data):

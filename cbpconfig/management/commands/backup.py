@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cbpconfig.backup import BackupError, write_archive
+from cbpconfig.backup import SUFFIX, BackupError, write_archive
 
 
 class Command(BaseCommand):
@@ -11,7 +11,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--incremental", action="store_true", help="only what changed since the latest archive"
+            "--incremental",
+            action="store_true",
+            help=(
+                "only what changed since the latest archive (a full archive when that one was "
+                "made with other migrations: such a chain could not be restored)"
+            ),
         )
         parser.add_argument("--output", default=None, help="directory (default: CBP_BACKUP_DIR)")
 
@@ -24,4 +29,8 @@ class Command(BaseCommand):
             )
         except (BackupError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+        if incremental and path.name.endswith(f"-full{SUFFIX}"):
+            self.stderr.write(
+                "the latest archive was made with other migrations: wrote a full archive"
+            )
         self.stdout.write(str(path))

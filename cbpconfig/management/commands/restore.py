@@ -2,6 +2,7 @@
 
 from django.core.management.base import CommandError
 
+from cbpconfig import cache as coherence
 from cbpconfig.backup import (
     BackupError,
     apply_plan,
@@ -35,4 +36,7 @@ class Command(AuditedCommand):
             self.stdout.write("dry run: nothing changed")
             return
         apply_plan(plan)
+        # The rows' signals have bumped what they touched; the epoch covers the rest
+        # (answers of objects the archive brings back under codes seen before).
+        coherence.bump_all()
         self.stdout.write(f"restored {archive} ({len(chain)} archive(s) in the chain)")
