@@ -127,8 +127,20 @@ class CalendarAdminForm(VersionedAdminForm):
     class Meta:
         model = Calendar
         fields = ["code", "name", "timezone", "weekend_days", "description"]
-        help_texts = {"weekend_days": "ISO weekdays as a JSON list: 1 = Monday .. 7 = Sunday."}
+        help_texts = {
+            "weekend_days": "ISO weekdays as a JSON list: 1 = Monday .. 7 = Sunday; "
+            "[] for a calendar open every day (TIPS, FedNow)."
+        }
         widgets = {"weekend_days": forms.TextInput(attrs={"size": 24})}
+
+    def clean_weekend_days(self):
+        value = self.cleaned_data.get("weekend_days")
+        if value is None:
+            # An empty box parses as null: say what "no weekend" is spelt as.
+            raise ValidationError(
+                "Enter the weekend as a JSON list, e.g. [6, 7]; [] for a calendar open every day."
+            )
+        return value
 
 
 @admin.register(Calendar)

@@ -72,6 +72,16 @@ class Calendar(VersionedModel):
     def __str__(self) -> str:
         return self.code
 
+    def clean(self):
+        super().clean()
+        # blank=True admits [] (no weekend), and with it Django skips the field's validators
+        # for every "empty" value: refuse the other ones (null, "", {}) here.
+        weekend = self.weekend_days
+        if weekend != [] and weekend in self._meta.get_field("weekend_days").empty_values:
+            raise ValidationError(
+                {"weekend_days": "weekend_days must be a list of ISO weekdays; [] for none."}
+            )
+
 
 class Holiday(VersionedModel):
     """A non-business date of one calendar; `source` says who made it (`manual` or an import

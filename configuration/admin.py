@@ -9,6 +9,8 @@ keeps the stored value.
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -243,12 +245,26 @@ class ConfigurationAdmin(ServiceModelAdmin):
         for obj in queryset:
             self.service_delete(obj)
 
-    def save_formset(self, request, form, formset, change):
-        """Inline values are written through the services too, each with its version check."""
-        if formset.model is not ConfigurationValue:
-            return super().save_formset(request, form, formset, change)
-        configuration = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Written by save_related, after the inline values this same save deletes: a new
+            # value_type or schema is checked against the values that remain, so "change the
+            # type and delete the old values" is one save.
+            form.save_definition = functools.partial(super().save_model, request, obj, form, change)
+            return
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            if formset.model is ConfigurationValue:
+                self._delete_values(formset)
+        save_definition = getattr(form, "save_definition", None)
+        if save_definition is not None:
+            save_definition()
+        super().save_related(request, form, formsets, change)
+
+    def _delete_values(self, formset) -> None:
+        formset.deleted_objects = []
         for inline in formset.deleted_forms:
             if inline.instance.pk is not None:
                 services.delete_value(
@@ -256,6 +272,17 @@ class ConfigurationAdmin(ServiceModelAdmin):
                     expected_version=inline.cleaned_data.get("expected_version"),
                 )
                 formset.deleted_objects.append(inline.instance)
+        formset.values_deleted = True
+
+    def save_formset(self, request, form, formset, change):
+        """Inline values are written through the services too, each with its version check:
+        deletions first (see save_model), then changes and new values."""
+        if formset.model is not ConfigurationValue:
+            return super().save_formset(request, form, formset, change)
+        configuration = form.instance
+        if not getattr(formset, "values_deleted", False):
+            self._delete_values(formset)
+        formset.new_objects, formset.changed_objects = [], []
         for inline in formset.forms:
             if inline in formset.deleted_forms or not inline.has_changed():
                 continue

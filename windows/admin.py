@@ -3,7 +3,9 @@ history, and a 14-day preview of the sessions (local time and UTC) computed by t
 the API — of the saved window on its change page, and of the unsaved form with "Preview".
 
 Every save goes through :mod:`windows.services`; the forms validate with the services' own
-functions, so a problem is shown on the form, not as an error page.
+functions, so a problem is shown on the form, not as an error page (and a refusal at save
+time, after a concurrent change, is shown on the form by ``ServiceModelAdmin``). The window
+form and each override row carry the version they were opened at.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from urllib.parse import unquote
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.formsets import all_valid
@@ -21,7 +23,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
+from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm, VersionedInlineMixin
 from windows import selectors, services
 from windows.mappers import (
     override_from_row,
@@ -125,7 +127,7 @@ class WindowAdminForm(VersionedAdminForm):
         return cleaned
 
 
-class OverrideInlineForm(forms.ModelForm):
+class OverrideInlineForm(VersionedAdminForm):
     sessions = PrettyJSONField(
         required=False,
         initial=list,
@@ -185,11 +187,11 @@ class OverrideInlineFormSet(BaseInlineFormSet):
         self.pending_overrides = pending
 
 
-class WindowOverrideInline(admin.TabularInline):
+class WindowOverrideInline(VersionedInlineMixin, admin.TabularInline):
     model = WindowOverride
     form = OverrideInlineForm
     formset = OverrideInlineFormSet
-    fields = ["date", "closed", "sessions", "reason", "version"]
+    fields = ["date", "closed", "sessions", "reason", "version", "expected_version"]
     readonly_fields = ["version"]
     extra = 0
     ordering = ["date"]
@@ -199,21 +201,8 @@ def _form_data(form, names) -> dict:
     return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}
 
 
-class ServiceErrorsMixin:
-    """A service that refuses at save time (a concurrent change made the form's check
-    stale) shows its message instead of an error page; nothing is saved."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            for message in _messages(exc):
-                self.message_user(request, message, level=messages.ERROR)
-            return HttpResponseRedirect(request.path)
-
-
 @admin.register(ProcessingWindow)
-class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
+class ProcessingWindowAdmin(ServiceModelAdmin):
     form = WindowAdminForm
     inlines = [WindowOverrideInline]
     change_form_template = "admin/windows/processingwindow/change_form.html"
@@ -269,7 +258,9 @@ class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for f in formset.deleted_forms:
             if f.instance.pk:
-                services.delete_override(override=f.instance)
+                services.delete_override(
+                    override=f.instance, expected_version=f.cleaned_data.get("expected_version")
+                )
                 formset.deleted_objects.append(f.instance)
         deleted = set(formset.deleted_forms)
         changed = [f for f in formset.forms if f not in deleted and f.has_changed()]
@@ -278,6 +269,7 @@ class ProcessingWindowAdmin(ServiceErrorsMixin, ServiceModelAdmin):
                 saved = services.update_override(
                     override=WindowOverride.objects.get(pk=f.instance.pk),
                     data=_form_data(f, ("closed", "sessions", "reason")),
+                    expected_version=f.cleaned_data.get("expected_version"),
                 )
                 formset.changed_objects.append((saved, f.changed_data))
         for f in changed:
@@ -437,7 +429,7 @@ class OverrideAdminForm(VersionedAdminForm):
 
 
 @admin.register(WindowOverride)
-class WindowOverrideAdmin(ServiceErrorsMixin, ServiceModelAdmin):
+class WindowOverrideAdmin(ServiceModelAdmin):
     form = OverrideAdminForm
     list_display = ["window", "date", "closed", "reason", "version"]
     list_filter = ["closed", "window"]

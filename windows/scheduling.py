@@ -1,6 +1,7 @@
 """Processing-window scheduling: sessions, status and overlap validation.
 
-Pure Python (stdlib only, no Django) so it can be unit-tested and benchmarked in isolation and
+Pure Python (the standard library, and the supported dates from the pure
+``calendars.businessdays``; no Django) so it can be unit-tested and benchmarked in isolation and
 cached in process memory by the Django side (one :class:`Schedule` per window version and
 calendar version).
 
@@ -20,14 +21,23 @@ Rules of the contract (``API.md``, "Processing windows"):
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+import itertools
+import os
 import re
-from bisect import bisect_right
+import struct
+import zoneinfo
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import timezone as FixedOffset
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from calendars.businessdays import MAX_DATE, MIN_DATE
 
 __all__ = [
     "MAX_SESSION_SPAN_DAYS",
@@ -656,15 +666,22 @@ def _describe(s: Session) -> str:
     return f"{kind} '{s.label}' on {s.business_date.isoformat()}"
 
 
-def _sweep(sessions: list[Session], *, only_dates: set[date] | None = None) -> list[str]:
+def _sweep(
+    sessions: list[Session],
+    *,
+    only_dates: set[date] | None = None,
+    prefer_from: date | None = None,
+) -> list[str]:
     """Problems among concrete sessions: empty/negative ones and overlapping pairs.
 
-    One message per kind of problem (labels, sources and date distance), naming the first
-    dates where it happens, so a weekly clash is not reported hundreds of times. With
-    ``only_dates``, only problems involving a session of one of those dates are reported.
+    One message per kind of problem (labels, sources and date distance), so a weekly clash is
+    not reported hundreds of times. The message names the first date where that problem
+    happens — the first on or after ``prefer_from`` when it happens then, else the first of
+    all — and messages come in the order of those dates. With ``only_dates``, only problems
+    involving a session of one of those dates are reported.
     """
-    problems: list[str] = []
-    seen: set[tuple[Any, ...]] = set()
+    # kind -> [(opens_at, message) of its first occurrence, ... of its first from prefer_from]
+    found: dict[tuple[Any, ...], list[tuple[datetime, str] | None]] = {}
 
     def relevant(*ss: Session) -> bool:
         return only_dates is None or any(s.business_date in only_dates for s in ss)
@@ -673,15 +690,26 @@ def _sweep(sessions: list[Session], *, only_dates: set[date] | None = None) -> l
         # Override sessions are one-offs: keep their date in the de-duplication key.
         return (s.label, s.source, s.business_date if s.source == SOURCE_OVERRIDE else None)
 
+    def note(k: tuple[Any, ...], on: date, at: datetime, message: Callable[[], str]) -> None:
+        slots = found.get(k)
+        if slots is None:
+            slots = found[k] = [None, None]
+        if slots[0] is None or at < slots[0][0]:
+            slots[0] = (at, message())
+        if prefer_from is not None and on >= prefer_from and (slots[1] is None or at < slots[1][0]):
+            slots[1] = (at, message())
+
     for s in sessions:
         if s.closes_at <= s.opens_at and relevant(s):
-            k = ("empty", *key_of(s))
-            if k not in seen:
-                seen.add(k)
-                problems.append(
+            note(
+                ("empty", *key_of(s)),
+                s.business_date,
+                s.opens_at,
+                lambda s=s: (
                     f"{_describe(s)} does not open before it closes "
                     f"({format_utc(s.opens_at)} .. {format_utc(s.closes_at)})"
-                )
+                ),
+            )
     ordered = sorted(
         (s for s in sessions if s.closes_at > s.opens_at), key=lambda s: (s.opens_at, s.closes_at)
     )
@@ -693,47 +721,334 @@ def _sweep(sessions: list[Session], *, only_dates: set[date] | None = None) -> l
             if not relevant(o, s):
                 continue
             a, b = (s, o) if s.business_date >= o.business_date else (o, s)
-            k = ("overlap", *key_of(a), *key_of(b), (a.business_date - b.business_date).days)
-            if k not in seen:
-                seen.add(k)
-                problems.append(f"{_describe(a)} overlaps {_describe(b)}")
+            note(
+                ("overlap", *key_of(a), *key_of(b), (a.business_date - b.business_date).days),
+                a.business_date,
+                s.opens_at,
+                lambda a=a, b=b: f"{_describe(a)} overlaps {_describe(b)}",
+            )
         open_now.append(s)
-    return problems
+    chosen = [slots[1] or slots[0] for slots in found.values()]
+    return [message for _, message in sorted(c for c in chosen if c is not None)]
 
 
-def _check_windows(rules: list[Rule], reference_year: int) -> list[tuple[date, date]]:
-    """Date ranges over which concrete sessions are generated for the overlap check.
+# -- Which dates the overlap check looks at ---------------------------------------------------
+#
+# Rules without ``effective_from`` make sessions back to MIN_DATE, so a window is valid only if
+# its sessions are fine under every clock-change regime its zone has had or will have in the
+# supported range, not just this year's. Generating every date of 300 years costs far too
+# much, and is not needed: within one stretch of dates where the same rules are in force,
+#
+# * away from a change of UTC offset, wall time and UTC differ by a constant, so the sessions
+#   of any 14 consecutive such dates (every weekday with its neighbours) show every problem
+#   such a stretch can have;
+# * around a change (or a tight cluster of changes, e.g. Apia's skipped day), the sessions
+#   depend only on the weekday of the change, the wall time at which it happens and the size
+#   (and spacing) of the jumps — the *regime* of that change, not its year.
+#
+# So the check takes, for every stretch of constant rules: its first dates and those around
+# its boundaries (where rules start and end), a quiet 14-day stretch, and the dates around
+# one change of each distinct regime — its first occurrence, and its first from the
+# reference year on (so a message names the first date, and the next one from now on, where
+# a problem happens). The zone's changes come from the same TZif data zoneinfo reads.
 
-    For every pair of rules (a rule with itself included) that can be effective on dates
-    close together, take up to two full years of those dates — the reference years when they
-    are effective then (both DST changes of the zone happen within), else the two years
-    nearest to them — padded so neighbouring dates' sessions are generated too.
+#: Dates around one clock change whose sessions it can affect: offsets reach a day either
+#: side, a gap read with fold=0 up to one more, and the neighbours of those sessions one more.
+_AROUND_CHANGE_DAYS = _NEIGHBOUR_DAYS + 1
+#: Consecutive dates without a clock change that show every weekday with its neighbours.
+_QUIET_STRETCH_DAYS = 14
+#: Changes closer than this are one cluster (their effects can meet in one session).
+_CLUSTER_GAP = timedelta(days=10)
+_DAY_SECONDS = 86_400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Instants probed for changes: the supported dates with a margin for the neighbours.
+_PROBE_LO = int(datetime.combine(MIN_DATE - 40 * _ONE_DAY, _MIDNIGHT, UTC).timestamp())
+_PROBE_HI = int(datetime.combine(MAX_DATE + 40 * _ONE_DAY, _MIDNIGHT, UTC).timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class _Cluster:
+    """One change of UTC offset, or a tight cluster of them, with the local dates it touches.
+
+    ``regime`` is everything about it that the sessions around it depend on: the ISO weekday
+    and wall time (seconds after local midnight, old offset) of its first change, then each
+    change as (seconds after the first, offset before and offset after, relative to the offset
+    before the first).
     """
-    lo_lim, hi_lim = date(1, 1, 1) + 10 * _ONE_DAY, date(9999, 12, 31) - 10 * _ONE_DAY
-    ref_lo = date(reference_year, 1, 1)
-    ref_hi = date(reference_year + 1, 12, 31)
-    span = ref_hi - ref_lo
-    pad = _NEIGHBOUR_DAYS * _ONE_DAY
-    out: list[tuple[date, date]] = []
-    for i, a in enumerate(rules):
-        for b in rules[i:]:
-            lo = max(a.effective_from or lo_lim, b.effective_from or lo_lim) - pad
-            hi = min(a.effective_until or hi_lim, b.effective_until or hi_lim) + pad
-            lo, hi = max(lo, lo_lim), min(hi, hi_lim)
-            if lo > hi:
-                continue
-            if hi - lo > span:
-                start = min(max(ref_lo, lo), hi - span)
-                lo, hi = start, start + span
-            out.append((lo - pad, hi + pad))
-    out.sort()
-    merged: list[tuple[date, date]] = []
-    for lo, hi in out:
-        if merged and lo <= merged[-1][1] + _ONE_DAY:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+
+    first: date
+    last: date
+    regime: tuple[Any, ...]
+
+
+def _read_tzif(key: str) -> bytes | None:
+    """The TZif data of zone ``key`` from where zoneinfo reads it: the TZPATH directories,
+    then the ``tzdata`` package. None when neither has it."""
+    parts = key.split("/")
+    if not all(parts) or any(p in (".", "..") for p in parts):
+        return None
+    for root in zoneinfo.TZPATH:
+        path = os.path.join(root, *parts)
+        if os.path.isfile(path):
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return None
+    try:
+        package = ".".join(["tzdata", "zoneinfo", *parts[:-1]])
+        return importlib.resources.files(package).joinpath(parts[-1]).read_bytes()
+    except (ImportError, OSError, ValueError, TypeError):
+        return None
+
+
+def _tzif_transitions(data: bytes) -> tuple[list[int], bool] | None:
+    """Transition instants (Unix seconds) of TZif ``data`` (RFC 8536), and whether its footer
+    has a daylight-saving rule (changes after the last listed transition). None if malformed.
+    """
+    try:
+        if data[:4] != b"TZif":
+            return None
+        isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt = struct.unpack(">6l", data[20:44])
+        if data[4:5] < b"2":  # version 1: 32-bit times, no footer
+            return list(struct.unpack(f">{timecnt}l", data[44 : 44 + 4 * timecnt])), False
+        at = 44 + 5 * timecnt + 6 * typecnt + charcnt + 8 * leapcnt + isstdcnt + isutcnt
+        if data[at : at + 4] != b"TZif":
+            return None
+        isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt = struct.unpack(
+            ">6l", data[at + 20 : at + 44]
+        )
+        at += 44
+        times = list(struct.unpack(f">{timecnt}q", data[at : at + 8 * timecnt]))
+        at += 9 * timecnt + 6 * typecnt + charcnt + 12 * leapcnt + isstdcnt + isutcnt
+        footer = data[at:].strip(b"\n")
+        # A POSIX TZ string with a rule part ("EST5EDT,M3.2.0,M11.1.0") keeps changing.
+        return times, b"," in footer
+    except (struct.error, ValueError):
+        return None
+
+
+def _probe_changes(offset: Callable[[int], int], lo: int, hi: int, step: int) -> list[int]:
+    """Instants in ``(lo, hi]`` where ``offset`` changes, probing every ``step`` seconds and
+    bisecting to the second (misses a change undone within one step)."""
+    out: list[int] = []
+    t, before = lo, offset(lo)
+    while t < hi:
+        nxt = min(t + step, hi)
+        if offset(nxt) == before:
+            t = nxt
+            continue
+        a, b = t, nxt  # offset(a) == before != offset(b)
+        while b - a > 1:
+            m = (a + b) // 2
+            if offset(m) == before:
+                a = m
+            else:
+                b = m
+        out.append(b)
+        t, before = b, offset(b)
+    return out
+
+
+def _yearly_changes(offset: Callable[[int], int], lo: int, hi: int) -> list[int]:
+    """Changes in ``(lo, hi]`` of a zone that follows one yearly rule there (the POSIX TZ
+    string after its last listed transition): the first year's by probing, then each change
+    52 or 53 weeks (an "n-th Sunday" rule) or 365 or 366 days (a fixed date) after the last
+    one of its kind, checked to the second; weekly probing if that ever fails."""
+    week = 7 * _DAY_SECONDS
+    seeds = _probe_changes(offset, lo, min(lo + 400 * _DAY_SECONDS, hi), week)
+    out = list(seeds)
+    for t in seeds:
+        before, after = offset(t - 1), offset(t)
+        while True:
+            for days in (364, 371, 365, 366):
+                c = t + days * _DAY_SECONDS
+                if c <= hi and offset(c - 1) == before and offset(c) == after:
+                    out.append(c)
+                    t = c
+                    break
+            else:
+                if t + 372 * _DAY_SECONDS <= hi:  # lost the pattern: probe the rest
+                    out += _probe_changes(offset, t, hi, week)
+                break
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_changes(key: str) -> tuple[tuple[int, int, int], ...]:
+    """Every change of zone ``key``'s UTC offset around the supported dates, as
+    ``(instant, offset before, offset after)`` in seconds, the offsets as zoneinfo gives them.
+
+    The instants are those of the zone's TZif data (and, past its last listed transition, of
+    its footer rule, found by probing week by week); changes of name or DST flag alone are
+    dropped. If the data cannot be read, or does not agree with zoneinfo, every day is probed.
+    """
+    zone = ZoneInfo(key)
+
+    def offset(ts: int) -> int:
+        off = datetime.fromtimestamp(ts, zone).utcoffset()
+        return int(off.total_seconds()) if off is not None else 0
+
+    raw = _read_tzif(key)
+    parsed = _tzif_transitions(raw) if raw is not None else None
+    candidates: list[int] | None = None
+    if parsed is not None:
+        times, has_rule = parsed
+        candidates = [t for t in times if _PROBE_LO < t <= _PROBE_HI]
+        if has_rule:
+            tail = max(times[-1] if times else _PROBE_LO, _PROBE_LO)
+            if tail < _PROBE_HI:
+                candidates += _yearly_changes(offset, tail, _PROBE_HI)
+    if candidates is not None:
+        changes = _changes_at(offset, candidates)
+        if _agrees(offset, changes):
+            return changes
+    return _changes_at(offset, _probe_changes(offset, _PROBE_LO, _PROBE_HI, _DAY_SECONDS))
+
+
+def _changes_at(offset: Callable[[int], int], instants: Iterable[int]) -> tuple:
+    out = []
+    for t in sorted(set(instants)):
+        before, after = offset(t - 1), offset(t)
+        if before != after:
+            out.append((t, before, after))
+    return tuple(out)
+
+
+def _agrees(offset: Callable[[int], int], changes: tuple[tuple[int, int, int], ...]) -> bool:
+    """Cheap cross-check of TZif-derived changes against zoneinfo: the offset at both ends and
+    half-way between consecutive changes is the one the list says (else a change is missing)."""
+    edges = [_PROBE_LO, *(t for t, _, _ in changes), _PROBE_HI]
+    first = changes[0][1] if changes else offset(_PROBE_LO)
+    expected = [first, *(after for _, _, after in changes)]
+    if any(before != want for (_, before, _), want in zip(changes, expected, strict=False)):
+        return False
+    if offset(_PROBE_LO) != expected[0] or offset(_PROBE_HI) != expected[-1]:
+        return False
+    return all(
+        hi - lo <= 2 or offset((lo + hi) // 2) == want
+        for (lo, hi), want in zip(itertools.pairwise(edges), expected, strict=True)
+    )
+
+
+def _local_date(ts: int, offset: int) -> date:
+    return date.fromordinal(_EPOCH_ORDINAL + (ts + offset) // _DAY_SECONDS)
+
+
+@functools.lru_cache(maxsize=256)
+def _clock_clusters(key: str) -> tuple[_Cluster, ...]:
+    """The zone's changes of UTC offset, grouped into clusters, in order."""
+    groups: list[list[tuple[int, int, int]]] = []
+    gap = int(_CLUSTER_GAP.total_seconds())
+    for change in _offset_changes(key):
+        if groups and change[0] - groups[-1][-1][0] < gap:
+            groups[-1].append(change)
         else:
-            merged.append((lo, hi))
-    return merged
+            groups.append([change])
+    out = []
+    for group in groups:
+        t0, b0, _ = group[0]
+        days = [_local_date(t, off) for t, before, after in group for off in (before, after)]
+        regime = (
+            _local_date(t0, b0).isoweekday(),
+            (t0 + b0) % _DAY_SECONDS,
+            tuple((t - t0, before - b0, after - b0) for t, before, after in group),
+        )
+        out.append(_Cluster(min(days), max(days), regime))
+    return tuple(out)
+
+
+def _clusters_of(tz: str | tzinfo) -> tuple[_Cluster, ...]:
+    key = getattr(tz, "key", tz)
+    if isinstance(key, str):
+        return _clock_clusters(key)
+    if isinstance(tz, FixedOffset):  # a fixed offset never changes
+        return ()
+    raise ScheduleError(f"time zone {tz!r} has no IANA key")  # pragma: no cover
+
+
+def _dates_to_check(
+    rules: list[Rule], tz: str | tzinfo, first: date, last: date, prefer_from: date
+) -> set[date]:
+    """The business dates whose sessions the overlap check generates (see above)."""
+    near = _AROUND_CHANGE_DAYS * _ONE_DAY
+    quiet = _QUIET_STRETCH_DAYS * _ONE_DAY
+    dates: set[date] = set()
+
+    def add(lo: date, hi: date) -> None:
+        d, hi = max(lo, first), min(hi, last)
+        while d <= hi:
+            dates.add(d)
+            d += _ONE_DAY
+
+    # Where the set of rules in force changes, and the supported range's own ends.
+    cuts = {first, last + _ONE_DAY}
+    for r in rules:
+        for cut in (r.effective_from, r.effective_until and r.effective_until + _ONE_DAY):
+            if cut is not None and first < cut <= last:
+                cuts.add(cut)
+    bounds = sorted(cuts)
+    clusters = _clusters_of(tz)
+    starts = [c.first for c in clusters]
+    # A cluster starting more than this before a date cannot come near it.
+    reach = near + max((c.last - c.first for c in clusters), default=timedelta(0))
+    seen: set[tuple[Any, ...]] = set()
+    for lo, hi in itertools.pairwise(bounds):
+        hi -= _ONE_DAY
+        in_force = frozenset(i for i, r in enumerate(rules) if r.applies_to(lo))
+        if not in_force:
+            continue
+        # The dates where these rules start, and their first dates from prefer_from on.
+        add(lo - near, lo + quiet + near)
+        add(hi - near, hi + near)
+        if lo < prefer_from <= hi:
+            add(prefer_from - near, prefer_from + quiet + near)
+        every_day = all(len(rules[i].weekdays) == 7 for i in in_force)
+        i = bisect_left(starts, lo - reach)
+        while i < len(clusters) and clusters[i].first <= hi + near:
+            c = clusters[i]
+            i += 1
+            if c.last + near < lo:
+                continue
+            if c.first - near < lo or c.last + near > hi:
+                add(c.first - near, c.last + near)  # meets a boundary: always look
+                continue
+            # The weekday only matters when some rule in force skips a weekday.
+            regime = c.regime[1:] if every_day else c.regime
+            for tag, wanted in (("first", True), ("from", c.first >= prefer_from)):
+                if wanted and (tag, in_force, regime) not in seen:
+                    seen.add((tag, in_force, regime))
+                    add(c.first - near, c.last + near)
+        for start in (lo, max(lo, prefer_from)):
+            stretch = _quiet_stretch(clusters, starts, start, hi, near, quiet, reach)
+            if stretch is not None:
+                add(stretch, stretch + quiet)
+            elif start <= hi:
+                # Short, or changes all along (no zone has that for long): every date.
+                add(start, hi)
+    return dates
+
+
+def _quiet_stretch(
+    clusters: tuple[_Cluster, ...],
+    starts: list[date],
+    start: date,
+    end: date,
+    near: timedelta,
+    length: timedelta,
+    reach: timedelta,
+) -> date | None:
+    """The first date ``s >= start`` such that no clock change comes near ``[s, s + length]``
+    (and ``s + length <= end``); None if there is none."""
+    s = start
+    i = bisect_left(starts, start - reach)
+    while s + length <= end:
+        while i < len(clusters) and clusters[i].last + near < s:
+            i += 1
+        if i == len(clusters) or clusters[i].first - near > s + length:
+            return s
+        s = clusters[i].last + near + _ONE_DAY
+    return None
 
 
 def check_overlaps(
@@ -743,15 +1058,20 @@ def check_overlaps(
     is_business_day: BusinessDayFn | None = None,
     *,
     reference_year: int | None = None,
+    first: date = MIN_DATE,
+    last: date = MAX_DATE,
 ) -> list[str]:
     """Validate a window's rules and overrides; return human-readable problems (empty = fine).
 
     Checks fields (offsets, weekdays, effective range, wall-clock open before close), then
     generates concrete sessions — every date a business day unless ``is_business_day`` is
-    given — across two full years from ``reference_year`` (default: the current year) and
-    around every rule's effective boundaries, plus each override date ±3 days, and reports
-    sessions that are empty as instants (DST) or overlap one another, whether of the same or of
-    neighbouring business dates (DST changes included, since they are in the span).
+    given — for every business date in ``[first, last]`` (the supported dates) that can show a
+    problem: the dates where rules start and end, a quiet stretch, and around one change of
+    UTC offset of each distinct regime of the zone (see ``_dates_to_check``), plus each
+    override date ±3 days. It reports sessions that are empty as instants (DST) or overlap one
+    another, whether of the same or of neighbouring business dates. Each message names the
+    first date where its problem happens on or after 1 January of ``reference_year`` (default:
+    the current year), or, for a problem of the past only, the first date where it happened.
     """
     rules = list(rules)
     overrides = list(overrides)
@@ -777,6 +1097,7 @@ def check_overlaps(
         return problems
     if reference_year is None:
         reference_year = datetime.now(UTC).year
+    prefer_from = date(min(max(reference_year, first.year), last.year), 1, 1)
     spec = WindowSpec(
         code="-",
         timezone=timezone,
@@ -785,19 +1106,16 @@ def check_overlaps(
         overrides=tuple({o.date: o for o in overrides}.values()),
     )
     sched = Schedule(spec, is_business_day or _always_business_day)
-    dates: set[date] = set()
-    for lo, hi in _check_windows(rules, reference_year):
-        d = lo
-        while d <= hi:
-            dates.add(d)
-            d += _ONE_DAY
+    dates = _dates_to_check(rules, timezone, first, last, prefer_from)
     for ov in overrides:
         for k in range(-_NEIGHBOUR_DAYS, _NEIGHBOUR_DAYS + 1):
-            dates.add(ov.date + k * _ONE_DAY)
+            d = ov.date + k * _ONE_DAY
+            if first <= d <= last:
+                dates.add(d)
     sessions: list[Session] = []
     for d in sorted(dates):
         sessions.extend(sched.sessions_on(d))
-    return _sweep(sessions)
+    return _sweep(sessions, prefer_from=prefer_from)
 
 
 def check_override_against(
