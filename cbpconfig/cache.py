@@ -42,8 +42,10 @@ The guarantee
   savepoint, leaves nothing behind.
 - **During a Redis outage**: the cache client answers nothing (a miss); with no token nothing
   is trusted from memory or stored, so every answer is computed from the database — slower,
-  never stale. A bump lost in the outage is covered by the token TTL (``TOKEN_TTL``) and by
-  the entries' own TTLs; when Redis comes back empty every name gets a fresh token.
+  never stale. When Redis answers again, the process that notices renews the epoch
+  (:func:`renew_epoch`, called by ``cbpconfig.redis_client``), so a bump lost during the
+  outage is covered; as a last bound every token lives ``CBP_CACHE_TOKEN_TTL`` (600 s by
+  default: an expired token is replaced by a fresh one, at the cost of one rebuild).
 - **In development without Redis** (local-memory cache): tokens live in each process, so a
   write is seen at once by the process that made it and by no other. Run one process there
   (``runserver`` is one); every other environment requires Redis.
@@ -71,6 +73,7 @@ __all__ = [
     "bump_all",
     "forget",
     "read",
+    "renew_epoch",
     "token_key",
 ]
 
@@ -80,7 +83,7 @@ _PREFIX = "gen:"
 
 def token_ttl() -> int:
     """Seconds a token lives in the shared cache; expiry only makes readers start a new one."""
-    return int(getattr(settings, "CBP_CACHE_TOKEN_TTL", 24 * 3600))
+    return int(getattr(settings, "CBP_CACHE_TOKEN_TTL", 600))
 
 
 def token_key(name: str) -> str:
@@ -152,6 +155,12 @@ def bump(*names: str) -> None:
 def bump_all() -> None:
     """Invalidate every cached answer of every app (after commit)."""
     bump(EPOCH)
+
+
+def renew_epoch() -> None:
+    """Invalidate every cached answer now, whatever the transaction (the cache client calls
+    it when Redis answers again after an outage: bumps lost meanwhile are covered)."""
+    _set_tokens([EPOCH])
 
 
 def forget(*names: str) -> None:

@@ -3,17 +3,91 @@
 Sync workers (the service is CPU-light and answers from Redis); a worker timeout above the
 database statement_timeout so PostgreSQL cancels a runaway query first; recycled workers to
 bound memory; Prometheus multiprocess mode so /metrics adds up every worker.
+
+Graceful shutdown. On SIGTERM gunicorn's arbiter closes its copy of the listening socket and
+tells each worker to stop; its sync worker finishes the request in hand and exits at once, and
+when the last worker's copy of the socket closes the kernel resets every connection still
+waiting in the listen backlog — requests the load balancer had already handed us. The worker
+class below drains instead: after SIGTERM it keeps accepting until no connection has arrived
+for DRAIN_QUIET seconds (bounded by graceful_timeout), so everything in flight or queued is
+answered. New connections stop when the socket closes; in Kubernetes a preStop pause lets the
+endpoint removal reach the load balancers before SIGTERM (deploy/kubernetes).
 """
 
+import ipaddress
 import multiprocessing
 import os
+import select
 import shutil
 import tempfile
+import time
+
+from gunicorn import util
+from gunicorn.workers.sync import SyncWorker
+
+# After SIGTERM, stop once the listen backlog has stayed empty this long.
+DRAIN_QUIET = 0.5
+
+
+class DrainingSyncWorker(SyncWorker):
+    """gunicorn's sync worker, except that SIGTERM drains the listen backlog before exiting."""
+
+    draining = False
+
+    def handle_exit(self, sig, frame):
+        self.draining = True
+        super().handle_exit(sig, frame)
+
+    def run(self):
+        super().run()
+        if self.draining and self.is_parent_alive():
+            self.drain()
+
+    def drain(self):
+        # Leave a margin before the arbiter's SIGKILL at graceful_timeout.
+        deadline = time.monotonic() + max(1.0, self.cfg.graceful_timeout - 2.0)
+        quiet_until = time.monotonic() + DRAIN_QUIET
+        served = 0
+        while time.monotonic() < min(deadline, quiet_until):
+            self.notify()
+            accepted = False
+            for listener in self.sockets:
+                try:
+                    client, addr = listener.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError:  # the listener is gone
+                    return
+                client.setblocking(1)
+                util.close_on_exec(client)
+                self.handle(listener, client, addr)
+                served += 1
+                accepted = True
+            if accepted:
+                quiet_until = time.monotonic() + DRAIN_QUIET
+                continue
+            try:
+                select.select(
+                    self.sockets, [], [], max(0.0, min(deadline, quiet_until) - time.monotonic())
+                )
+            except (OSError, ValueError):
+                return
+        if served:
+            self.log.info("Drained %d queued connection(s) after SIGTERM", served)
+
+
+def _networks(raw: str) -> str:
+    """CBP_TRUSTED_PROXIES as gunicorn wants it (strict networks), or "" for none."""
+    items = [p.strip() for p in raw.split(",") if p.strip()]
+    return ",".join(str(ipaddress.ip_network(p, strict=False)) for p in items)
+
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
+worker_class = DrainingSyncWorker
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# How long SIGTERM waits for requests in flight and queued before workers are killed; keep the
+# pod's terminationGracePeriodSeconds above this plus any preStop pause.
 graceful_timeout = 20
 keepalive = 2
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
@@ -22,7 +96,12 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
 proc_name = "cbpconfig"
-forwarded_allow_ips = os.environ.get("CBP_TRUSTED_PROXIES", "127.0.0.1")
+# gunicorn 25+ opens a runtime control socket at a fixed per-user path ($HOME/.gunicorn/): an
+# extra management surface we do not use, and one that two servers on a host would share.
+control_socket_disable = True
+# gunicorn sets wsgi.url_scheme from X-Forwarded-Proto only for these peers, the same trusted
+# proxies Django believes (cbpconfig.middleware.TrustedProxyHeadersMiddleware); none by default.
+forwarded_allow_ips = _networks(os.environ.get("CBP_TRUSTED_PROXIES", ""))
 
 # prometheus_client multiprocess mode: every worker writes its samples to files in this
 # directory and /metrics merges them. It must be empty when the master starts.

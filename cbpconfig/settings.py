@@ -56,6 +56,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "cbpconfig.logging.RequestIdMiddleware",
+    "cbpconfig.middleware.SecurityPolicyHeadersMiddleware",
+    "cbpconfig.middleware.HeadResponseMiddleware",
+    "cbpconfig.middleware.TrustedProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,9 +114,15 @@ DATABASES["default"].setdefault("TEST", {})
 if os.environ.get("CBP_TEST_DB_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = os.environ["CBP_TEST_DB_NAME"]
 
-# Cache: Redis through django-redis. IGNORE_EXCEPTIONS makes a Redis outage a cache miss
-# (logged), so reads fall through to the database instead of failing.
+# Cache: Redis through django-redis. IGNORE_EXCEPTIONS makes a Redis outage a cache miss, so
+# reads fall through to the database instead of failing. Each call makes one attempt bounded by
+# the socket timeouts (no retries), and a circuit breaker (cbpconfig.redis_client) stops calling
+# a Redis that has just failed for 5 seconds, logging one line when the cache goes
+# down and one when it is back (instead of django-redis's traceback per failed call).
 if CBP.redis_url:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -122,6 +131,9 @@ if CBP.redis_url:
             "TIMEOUT": 3600,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "REDIS_CLIENT_CLASS": "cbpconfig.redis_client.CircuitBreakerRedis",
+                "REDIS_CLIENT_KWARGS": {"circuit_cooldown": 5.0},
+                "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 0)},
                 "IGNORE_EXCEPTIONS": True,
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
                 "SOCKET_TIMEOUT": 0.5,
@@ -129,8 +141,7 @@ if CBP.redis_url:
         }
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    DJANGO_REDIS_LOGGER = "cbpconfig.cache"
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False  # the circuit breaker logs state changes
 else:
     CACHES = {
         "default": {
@@ -168,6 +179,41 @@ if CBP.environment != "development":
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Every response carries these (cbpconfig.middleware.SecurityPolicyHeadersMiddleware). The
+# admin, the browsable API and the Swagger UI (drf-spectacular's split view: its start-up script
+# is a file, not inline) load scripts from our own static files only; their templates still use
+# inline style attributes, hence 'unsafe-inline' for styles alone. No page may be framed, post a
+# form elsewhere or load anything from another origin.
+CBP_CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "worker-src": ["'self'", "blob:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# No page of ours needs a device or sensor API.
+CBP_PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+}
+# A CSRF refusal answers JSON under /api/ and /ofrep/, Django's page elsewhere.
+CSRF_FAILURE_VIEW = "cbpconfig.api.exceptions.csrf_failure"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -207,6 +253,13 @@ SPECTACULAR_SETTINGS = {
     # Tags from the first path segment after /api/v1/ (institutions, calendars, windows, ...).
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {},
+    # Every operation documents the status codes the shared plumbing can answer (401, 403,
+    # 404, 409, 412, 304, 429, ...) with their real error bodies, written once in
+    # cbpconfig.api.schema; drf-spectacular's own enum hook runs first.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cbpconfig.api.schema.document_common_responses",
+    ],
 }
 
 # Audit: django-auditlog with our own entry model (adds the textual actor: user name,

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cbpconfig import health
 from cbpconfig.metrics import metrics_view
@@ -28,8 +28,17 @@ urlpatterns = [
     path("health/", health.HealthView.as_view()),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file (?script), so the
+    # Content-Security-Policy needs no inline scripts.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Errors that never reach a DRF view answer JSON under /api/ and /ofrep/ (each family's own
+# shape) and Django's pages elsewhere; CSRF_FAILURE_VIEW does the same for CSRF refusals.
+handler400 = "cbpconfig.api.exceptions.bad_request"
+handler403 = "cbpconfig.api.exceptions.permission_denied"
+handler404 = "cbpconfig.api.exceptions.page_not_found"
+handler500 = "cbpconfig.api.exceptions.server_error"
 
 if settings.CBP_BENCH_ENDPOINTS:  # development only (refused elsewhere by the settings check)
     from cbpconfig.api.baseline import RedisGetView

@@ -14,9 +14,25 @@ MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
 
 
+# Files a host's zoneinfo directory (or the tzdata package) holds that are not time zones an
+# institution, calendar or window can be in: "localtime" is a link to whatever zone the host is
+# set to (its meaning changes with the machine), "posixrules" is a template for POSIX TZ strings,
+# and "Factory" is IANA's placeholder for a machine whose zone was never configured (offset 0,
+# abbreviation "-00"). The "posix/" and "right/" trees are copies for other conventions (the
+# "right" ones count leap seconds). Every other name of the IANA database is accepted, links
+# included ("UTC", "Etc/GMT+5", "US/Eastern"), so stored data stays valid when IANA turns a zone
+# into a link.
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_NOT_ZONE_PREFIXES = ("posix/", "right/")
+
+
 @functools.cache
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in NOT_ZONES and not name.startswith(_NOT_ZONE_PREFIXES)
+    )
 
 
 def is_timezone(name: str) -> bool:

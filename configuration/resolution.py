@@ -1,8 +1,13 @@
 """Configuration values: type rules, JSON Schema checks and effective-dated resolution.
 
-Pure functions with no Django dependency (stdlib + jsonschema), so the API layer, the
-management commands and the tests share one implementation of the contract
+Pure functions with no Django dependency (stdlib + jsonschema + google-re2), so the API
+layer, the management commands and the tests share one implementation of the contract
 (``shared/API.md``, "Configuration").
+
+JSON Schema regular expressions (``pattern``, ``patternProperties``, ``format: regex``) are
+matched with RE2, whose time is linear in the input: a schema such as ``"^(a+)+$"`` cannot hold
+a worker for seconds the way Python's backtracking ``re`` does. RE2 has no lookaround and no
+backreferences; a schema that uses them is refused when it is saved.
 
 Every error is a :class:`ConfigError` whose message is one line fit for an HTTP 400 body.
 """
@@ -19,9 +24,11 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal
 
+import re2
 import referencing.jsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.validators import extend
 from jsonschema_specifications import REGISTRY as _META_SCHEMAS
 from referencing.exceptions import Unresolvable
 
@@ -126,8 +133,16 @@ def _compiled(cache_key: str) -> Draft202012Validator:
     """
     schema = json.loads(cache_key)
     try:
-        Draft202012Validator.check_schema(schema)
+        # The meta-schema asserts "format": "regex" on every pattern and patternProperties key;
+        # checked with RE2, a pattern the engine cannot run is refused here, at save time.
+        Draft202012Validator.check_schema(schema, format_checker=_FORMAT_CHECKER)
     except SchemaError as exc:
+        if exc.validator == "format" and exc.validator_value == "regex":
+            raise ConfigError(
+                f"the schema is not a valid JSON Schema (draft 2020-12){_at(exc.absolute_path)}: "
+                f"{_show(exc.instance)} {_regex_problem(exc.cause)}; patterns are matched with "
+                "RE2: no lookaround, no backreferences, repetition counts at most 1000"
+            ) from exc
         raise ConfigError(
             f"the schema is not a valid JSON Schema (draft 2020-12){_at(exc.absolute_path)}: "
             f"{_one_line(exc.message)}"
@@ -138,12 +153,12 @@ def _compiled(cache_key: str) -> Draft202012Validator:
     resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
     registry = _META_SCHEMAS.with_resource(resource.id() or "", resource)
     _check_refs(resource, registry.resolver(base_uri=resource.id() or ""))
-    validator = Draft202012Validator(
+    validator = _RE2Validator(
         schema,
         registry=registry,
         # "format" is annotation-only in 2020-12; someone writing "format": "email" in an
         # admin form expects it enforced, so assert the formats jsonschema can check.
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
+        format_checker=_FORMAT_CHECKER,
     )
     try:
         # A "$ref" cycle that consumes no input ({"$ref": "#"}) recurses forever on any
@@ -152,6 +167,192 @@ def _compiled(cache_key: str) -> Draft202012Validator:
     except RecursionError as exc:
         raise ConfigError("the schema refers to itself in an endless loop of $ref") from exc
     return validator
+
+
+# ----------------------------------------------------------- regular expressions (RE2)
+#
+# jsonschema matches "pattern", "patternProperties" (and, through them, "additionalProperties"
+# and "unevaluatedProperties") with Python's backtracking ``re``, where a pattern such as
+# "^(a+)+$" takes exponential time on a near-miss ("aaaa…a!"). The keywords below are
+# jsonschema 4.26's own, with the one ``re.search`` each replaced by RE2, whose matching time
+# is linear in the input; messages and semantics are otherwise unchanged.
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is our 400, not a line on stderr
+
+
+class PatternError(ConfigError):
+    """A schema's regular expression that RE2 cannot run (or a string it cannot read)."""
+
+
+@lru_cache(maxsize=1024)
+def _re2(pattern: str) -> Any:
+    """The compiled pattern; raises ``re2.error`` for one RE2 does not accept."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _regex_problem(error: object) -> str:
+    if isinstance(error, re2.error) and error.args:
+        reason = error.args[0]
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return f"is not a regular expression this service can run ({_one_line(str(reason))})"
+    return "is not a valid regular expression"
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return _re2(pattern).search(text) is not None
+    except re2.error as exc:
+        # Only a schema saved before RE2 was the engine can get here.
+        raise PatternError(
+            f"the schema's pattern {_show(pattern)} {_regex_problem(exc)} and cannot be evaluated"
+        ) from exc
+    except UnicodeEncodeError as exc:
+        raise PatternError(
+            f"{_show(text)} contains an unpaired surrogate and cannot be matched"
+        ) from exc
+
+
+def _is_re2_regex(instance: object) -> bool:
+    if isinstance(instance, str):
+        _re2(instance)
+    return True
+
+
+_FORMAT_CHECKER = FormatChecker()
+_FORMAT_CHECKER.checkers = {
+    **Draft202012Validator.FORMAT_CHECKER.checkers,
+    "regex": (_is_re2_regex, re2.error),
+}
+
+
+def _extras_msg(extras: list[Any]) -> tuple[str, str]:
+    verb = "was" if len(extras) == 1 else "were"
+    return ", ".join(repr(extra) for extra in extras), verb
+
+
+def _is_valid(errors: Iterable[Any]) -> bool:
+    return next(iter(errors), None) is None
+
+
+def _pattern(validator, patrn, instance, schema):
+    if validator.is_type(instance, "string") and not _search(patrn, instance):
+        yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for k, v in instance.items():
+            if _search(pattern, k):
+                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+
+def _find_additional_properties(instance, schema):
+    properties = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    for prop in instance:
+        if prop not in properties and not any(_search(p, prop) for p in patterns):
+            yield prop
+
+
+def _additional_properties(validator, aP, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    extras = set(_find_additional_properties(instance, schema))
+    if validator.is_type(aP, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], aP, path=extra)
+    elif not aP and extras:
+        if "patternProperties" in schema:
+            verb = "does" if len(extras) == 1 else "do"
+            joined = ", ".join(repr(each) for each in sorted(extras))
+            patterns = ", ".join(repr(each) for each in sorted(schema["patternProperties"]))
+            yield ValidationError(f"{joined} {verb} not match any of the regexes: {patterns}")
+        else:
+            error = "Additional properties are not allowed (%s %s unexpected)"
+            yield ValidationError(error % _extras_msg(sorted(extras, key=str)))
+
+
+def _evaluated_keys(validator, instance, schema) -> list[Any]:
+    """jsonschema's find_evaluated_property_keys_by_schema, matching patterns with RE2."""
+    if validator.is_type(schema, "boolean"):
+        return []
+    keys: list[Any] = []
+    for keyword in ("$ref", "$dynamicRef"):
+        ref = schema.get(keyword)
+        if ref is not None:
+            resolved = validator._resolver.lookup(ref)
+            keys.extend(
+                _evaluated_keys(
+                    validator.evolve(schema=resolved.contents, _resolver=resolved.resolver),
+                    instance,
+                    resolved.contents,
+                )
+            )
+    properties = schema.get("properties")
+    if validator.is_type(properties, "object"):
+        keys += properties.keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        if (subschema := schema.get(keyword)) is None:
+            continue
+        keys += (k for k, v in instance.items() if _is_valid(validator.descend(v, subschema)))
+    if "patternProperties" in schema:
+        for prop in instance:
+            for pattern in schema["patternProperties"]:
+                if _search(pattern, prop):
+                    keys.append(prop)
+    if "dependentSchemas" in schema:
+        for prop, subschema in schema["dependentSchemas"].items():
+            if prop in instance:
+                keys += _evaluated_keys(validator, instance, subschema)
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for subschema in schema.get(keyword, []):
+            if _is_valid(validator.descend(instance, subschema)):
+                keys += _evaluated_keys(validator, instance, subschema)
+    if "if" in schema:
+        if validator.evolve(schema=schema["if"]).is_valid(instance):
+            keys += _evaluated_keys(validator, instance, schema["if"])
+            if "then" in schema:
+                keys += _evaluated_keys(validator, instance, schema["then"])
+        elif "else" in schema:
+            keys += _evaluated_keys(validator, instance, schema["else"])
+    return keys
+
+
+def _unevaluated_properties(validator, unevaluated, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_keys(validator, instance, schema)
+    bad = []
+    for prop in instance:
+        if prop not in evaluated:
+            for _ in validator.descend(instance[prop], unevaluated, path=prop, schema_path=prop):
+                bad.append(prop)  # one entry per error, as jsonschema does
+    if bad:
+        if unevaluated is False:
+            error = "Unevaluated properties are not allowed (%s %s unexpected)"
+            yield ValidationError(error % _extras_msg(sorted(bad, key=str)))
+        else:
+            error = (
+                "Unevaluated properties are not valid under "
+                "the given schema (%s %s unevaluated and invalid)"
+            )
+            yield ValidationError(error % _extras_msg(bad))
+
+
+_RE2Validator = extend(
+    Draft202012Validator,
+    validators={
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "unevaluatedProperties": _unevaluated_properties,
+    },
+    format_checker=_FORMAT_CHECKER,
+)
 
 
 def _check_refs(resource: Any, resolver: Any) -> None:

@@ -16,6 +16,8 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
 
 from cbpconfig.api.permissions import key_of
@@ -89,8 +91,12 @@ class ClientRateThrottle(BaseThrottle):
         if flush:
             try:
                 total = self._add(f"throttle:{ident}:{number}", pending, duration)
-            except Exception:  # a cache outage must not refuse requests
-                logger.warning("throttle counter unavailable; request allowed", exc_info=True)
+            except (RedisConnectionError, RedisTimeoutError):
+                # A cache outage must not refuse requests; the cache client's circuit breaker
+                # logs the outage once (cbpconfig.redis_client), so nothing more here.
+                return True
+            except Exception:
+                logger.warning("throttle counter failed; request allowed", exc_info=True)
                 return True
             with _lock:
                 window.known = total

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.exceptions import RequestDataTooBig
 from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +18,7 @@ from rest_framework.views import APIView
 
 from cbpconfig.api.etag import digest_etag, none_match
 from cbpconfig.api.exceptions import reject
+from cbpconfig.api.parsers import BodyError, parse_json_body
 from cbpconfig.api.permissions import institution_code_scope, key_of
 from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
 from flags import metrics, selectors, services
@@ -228,10 +227,12 @@ class _OFREPView(APIView):
         except RequestDataTooBig:
             raise OFREPError(PARSE_ERROR, "The body is too large.") from None
         if raw.strip():
+            # The project's one JSON parser (size and depth limits), on the raw body so that a
+            # body sent without a JSON content type is still evaluated.
             try:
-                body = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise OFREPError(PARSE_ERROR, f"The body is not valid JSON: {exc}") from None
+                body = parse_json_body(raw)
+            except BodyError as exc:
+                raise OFREPError(PARSE_ERROR, str(exc)) from None
         else:
             body = {}
         if not isinstance(body, dict):

@@ -1,6 +1,9 @@
 """`manage.py load_demo`: a small, realistic demo data set, and an admin user whose password is
 printed once. Idempotent: running it again changes nothing that exists.
 
+Development only: in staging and production it refuses (exit 1, one line on stderr) before
+touching anything, because it creates a superuser with a printed password.
+
 Lives in the project package (the entry point that knows every app) because it uses every
 app's services, exactly as the API and admin do."""
 
@@ -9,7 +12,9 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from cbpconfig.management.base import AuditedCommand
@@ -22,6 +27,15 @@ class Command(AuditedCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")
+
+    def execute(self, *args, **options):
+        # Before AuditedCommand opens its transaction: refuse without touching the database.
+        if settings.CBP_ENVIRONMENT != "development":
+            raise CommandError(
+                f"load_demo runs in development only (CBP_ENVIRONMENT={settings.CBP_ENVIRONMENT}): "
+                "it creates a superuser"
+            )
+        return super().execute(*args, **options)
 
     def handle(self, *args, admin_username="admin", **options):
         from calendars import services as calendars
