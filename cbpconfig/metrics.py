@@ -1,5 +1,6 @@
 """/metrics: every gunicorn worker's samples (prometheus_client multiprocess mode) plus the
-platform's own gauges computed at scrape time (age of the newest backup archive)."""
+platform's own gauges computed at scrape time (age of the newest backup archive); and the
+plumbing's own counters (console log-in failures)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,22 @@ import prometheus_client
 from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client import CollectorRegistry, Counter, multiprocess
 from prometheus_client.core import GaugeMetricFamily
+
+CONSOLE_LOGIN_FAILURES = Counter(
+    "cbp_console_login_failures_total",
+    "Failed console (admin) log-ins by reason: bad_credentials (wrong user name or password) "
+    "or locked_out (refused because the account or the client address is locked).",
+    ["reason"],
+)
+CONSOLE_LOGIN_FAILURE_REASONS = ("bad_credentials", "locked_out")
+for _reason in CONSOLE_LOGIN_FAILURE_REASONS:  # zeros from the start, not gaps
+    CONSOLE_LOGIN_FAILURES.labels(reason=_reason)
+
+
+def console_login_failure(reason: str) -> None:
+    CONSOLE_LOGIN_FAILURES.labels(reason=reason).inc()
 
 
 class BackupCollector:

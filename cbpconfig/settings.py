@@ -7,6 +7,7 @@ only maps the validated values onto Django's settings.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "configuration",
     "windows",
     "flags",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "cbpconfig.audit.AuditContextMiddleware",
     "waffle.middleware.WaffleMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last (django-axes): turns a refused console log-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cbpconfig.urls"
@@ -324,3 +328,28 @@ LOGGING = {
         "factory": {"level": "WARNING"},
     },
 }
+
+# Console log-in throttling (django-axes with cbpconfig.login): 5 failures for one account
+# (from any address) or 20 from one address (across user names) within the cool-off lock that
+# account or address for 15 minutes, whatever the password; `manage.py axes_reset_username`,
+# `axes_reset_ip` or `axes_reset` unlock earlier. The client address is the one the audit log
+# uses (X-Forwarded-For believed only from CBP_TRUSTED_PROXIES). Each failure is logged once
+# (cbpconfig.login) and counted in cbp_console_login_failures_total; API keys never pass here.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "cbpconfig.login.ConsoleLoginHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = 5  # per account; per address:
+CBP_LOGIN_FAILURE_LIMIT_PER_ADDRESS = 20
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# A lock-out lasts the cool-off from the failure that caused it; attempts during it are refused
+# (logged, counted) without extending it, and a success does not wipe the address's failures.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "cbpconfig.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "cbpconfig.login.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "ERROR"}  # our own line per failure replaces axes's

@@ -3,8 +3,14 @@
 Every save goes through configuration.services (validation, audit, cache invalidation), each
 form carries the version it was opened at (a stale save is refused with a message), and
 sensitive values are shown as "********" to staff without
-`configuration.view_sensitive_value` — in lists, forms and inlines; submitting the mask back
-keeps the stored value.
+`configuration.view_sensitive_value` wherever the console would render them: list columns,
+form fields (submitting the mask back keeps the stored value), the read-only page of view-only
+staff and read-only inline rows (a display of the mask instead of the field). Such staff can
+neither filter a list on a value (a lookup would tell which row holds a guessed secret) nor
+change what would unmask a sensitive configuration: its sensitivity, type or schema (a refused
+type or schema change quotes the stored values; an accepted one tells that they match).
+History pages and audit entries never hold the values (configuration.signals masks them when
+the entry is written).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
+from django.db.models.constants import LOOKUP_SEP
 from django.forms.fields import InvalidJSONInput
 
 from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
@@ -29,6 +36,67 @@ _JSON_HELP = 'JSON: "text" in quotes, 42, true, "1000.00" for decimals, {"a": 1}
 
 def _may_see(request) -> bool:
     return request.user.has_perm(SENSITIVE_PERMISSION)
+
+
+def _replace_field(fieldsets, old: str, new: str) -> list:
+    """``fieldsets`` with the field ``old`` replaced by ``new`` (also within a row)."""
+
+    def swap(item):
+        if isinstance(item, list | tuple):
+            return type(item)(swap(i) for i in item)
+        return new if item == old else item
+
+    return [
+        (name, {**options, "fields": [swap(f) for f in options.get("fields", ())]})
+        for name, options in fieldsets
+    ]
+
+
+class SensitiveValueAdminMixin:
+    """For an admin (or inline) that renders a value which may be sensitive (``value_field``).
+
+    Where the value would be rendered read-only, for staff who may not see it, the admin shows
+    ``masked_field`` (a display of the mask) instead; and such staff cannot filter on the value
+    (``value_lookups``: this model's value and a related one)."""
+
+    value_field = "value"
+    masked_field = "masked_value"
+    value_lookups: tuple[str, ...] = ("value",)
+
+    def value_is_sensitive(self, obj) -> bool:
+        """Whether the value(s) shown on the page of ``obj`` are sensitive."""
+        raise NotImplementedError
+
+    def value_read_only(self, request, obj) -> bool:
+        return not self.has_change_permission(request, obj)
+
+    def hides_value(self, request, obj) -> bool:
+        return obj is not None and not _may_see(request) and self.value_is_sensitive(obj)
+
+    def shows_masked_field(self, request, obj) -> bool:
+        return self.hides_value(request, obj) and self.value_read_only(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.shows_masked_field(request, obj):
+            fieldsets = _replace_field(fieldsets, self.value_field, self.masked_field)
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self.shows_masked_field(request, obj) and self.masked_field not in fields:
+            fields.append(self.masked_field)
+        return fields
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if request is None or not _may_see(request):
+            for path in self.value_lookups:
+                if lookup == path or lookup.startswith(path + LOOKUP_SEP):
+                    return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def _mask_of(self, value):
+        return self.get_empty_value_display() if value is None else MASK
 
 
 def _short(value) -> str:
@@ -118,7 +186,11 @@ def _value_data(obj: ConfigurationValue) -> dict:
     }
 
 
-class ConfigurationValueInline(admin.TabularInline):
+class ConfigurationValueInline(SensitiveValueAdminMixin, admin.TabularInline):
+    """The values of a configuration. Staff who may not see the values of a sensitive one and
+    may not change them (or the configuration) get read-only rows showing the mask, and no
+    empty row to add one (its value would be shown back in clear)."""
+
     model = ConfigurationValue
     form = ConfigurationValueForm
     formfield_overrides = JSON_OVERRIDES
@@ -127,6 +199,24 @@ class ConfigurationValueInline(admin.TabularInline):
     autocomplete_fields = ["institution"]
     extra = 0
     ordering = ["institution__code", "effective_from"]
+
+    def value_is_sensitive(self, obj) -> bool:
+        return bool(obj.is_sensitive)  # obj: the configuration of the page
+
+    def value_read_only(self, request, obj) -> bool:
+        parent = self.admin_site.get_model_admin(self.parent_model)
+        return not (
+            parent.has_change_permission(request, obj) and self.has_change_permission(request, obj)
+        )
+
+    def has_add_permission(self, request, obj):
+        if self.shows_masked_field(request, obj):
+            return False
+        return super().has_add_permission(request, obj)
+
+    @admin.display(description="value")
+    def masked_value(self, obj):
+        return self._mask_of(obj.value)
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -191,7 +281,12 @@ class InstitutionAdmin(ServiceModelAdmin):
 
 
 @admin.register(Configuration)
-class ConfigurationAdmin(ServiceModelAdmin):
+class ConfigurationAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
+    value_field = "default"
+    masked_field = "masked_default"
+    value_lookups = ("default", "values__value")
+    #: What would unmask a sensitive configuration (see the module docstring).
+    unmasking_fields = ("is_sensitive", "value_type", "schema")
     form = ConfigurationForm
     formfield_overrides = JSON_OVERRIDES
     inlines = [ConfigurationValueInline]
@@ -206,6 +301,13 @@ class ConfigurationAdmin(ServiceModelAdmin):
     @admin.display(description="values", ordering="_value_count")
     def value_count(self, obj):
         return obj._value_count
+
+    def value_is_sensitive(self, obj) -> bool:
+        return bool(obj.is_sensitive)
+
+    @admin.display(description="default")
+    def masked_default(self, obj):
+        return self._mask_of(obj.default)
 
     def get_list_display(self, request):
         mask = not _may_see(request)
@@ -225,7 +327,12 @@ class ConfigurationAdmin(ServiceModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
-        return [*fields, "key"] if obj is not None else fields
+        if obj is None:
+            return fields
+        fields = [*fields, "key"]
+        if self.hides_value(request, obj):
+            fields += [name for name in self.unmasking_fields if name not in fields]
+        return fields
 
     def service_create(self, obj, form):
         data = {name: getattr(obj, name) for name in services._DEFINITION_FIELDS}
@@ -318,7 +425,8 @@ class GlobalValueFilter(admin.SimpleListFilter):
 
 
 @admin.register(ConfigurationValue)
-class ConfigurationValueAdmin(ServiceModelAdmin):
+class ConfigurationValueAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
+    value_lookups = ("value", "configuration__default")
     form = ConfigurationValueForm
     formfield_overrides = JSON_OVERRIDES
     list_filter = [
@@ -335,6 +443,13 @@ class ConfigurationValueAdmin(ServiceModelAdmin):
     @admin.display(description="institution", ordering="institution__code")
     def scope(self, obj):
         return obj.institution.code if obj.institution_id else "global"
+
+    def value_is_sensitive(self, obj) -> bool:
+        return bool(obj.configuration.is_sensitive)
+
+    @admin.display(description="value")
+    def masked_value(self, obj):
+        return self._mask_of(obj.value)
 
     def get_list_display(self, request):
         mask = not _may_see(request)
