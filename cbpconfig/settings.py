@@ -95,16 +95,33 @@ TEMPLATES = [
 
 # Database: PostgreSQL through psycopg 3 with persistent, health-checked connections and a
 # statement_timeout below gunicorn's worker timeout; SQLite under var/ in development only.
+# DATABASE_URL may name several hosts (postgres://u@h1:5432,h2:5432/db?target_session_attrs=
+# read-write): libpq connects to the one that accepts writes, so after a replica is promoted the
+# next connection finds it without a DNS change. Options in the URL's query win over ours.
 _env = environ.Env()
-if CBP.database_url:
-    DATABASES = {"default": _env.db_url_config(CBP.database_url)}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["OPTIONS"] = {
+
+
+def _database(url: str) -> dict:
+    database = _env.db_url_config(url)
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database["OPTIONS"] = {
             "options": f"-c statement_timeout={CBP.statement_timeout_ms}",
             "connect_timeout": 5,
+            **database.get("OPTIONS", {}),
         }
-        DATABASES["default"]["CONN_MAX_AGE"] = CBP.conn_max_age
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        database["CONN_MAX_AGE"] = CBP.conn_max_age
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+if CBP.database_url:
+    DATABASES = {"default": _database(CBP.database_url)}
+    # A streaming replica serves the hot reads (cbpconfig.routers: primary after any write for
+    # CBP_REPLICA_PIN_SECONDS, and whenever the replica is behind or unreachable).
+    if CBP.database_replica_url:
+        DATABASES["replica"] = _database(CBP.database_replica_url)
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+        DATABASE_ROUTERS = ["cbpconfig.routers.PrimaryReplicaRouter"]
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
@@ -114,6 +131,7 @@ else:
             "OPTIONS": {"timeout": 20},
         }
     }
+CBP_REPLICA_PIN_SECONDS = CBP.replica_pin_seconds
 DATABASES["default"].setdefault("TEST", {})
 if os.environ.get("CBP_TEST_DB_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = os.environ["CBP_TEST_DB_NAME"]
@@ -144,6 +162,28 @@ if CBP.redis_url:
             },
         }
     }
+    # REDIS_URL=redis+sentinel://h1:26379,h2:26379,h3:26379/service/db: the master is asked of
+    # the sentinels (django-redis's SentinelConnectionFactory; redis-py reconnects to whichever
+    # master they name after a failover). Every call goes to the master — DefaultClient, not
+    # SentinelClient, whose reads from a lagging replica could return a generation token the
+    # master has already replaced. The circuit breaker wraps the master's pool as before.
+    if CBP.redis_sentinel:
+        _sentinel = CBP.redis_sentinel
+        CACHES["default"]["LOCATION"] = f"redis://{_sentinel.service}/{_sentinel.db}"
+        CACHES["default"]["OPTIONS"].update(
+            {
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": list(_sentinel.hosts),
+                # One attempt per sentinel, bounded like every other cache call.
+                "SENTINEL_KWARGS": {
+                    "socket_timeout": 0.5,
+                    "socket_connect_timeout": 0.5,
+                    "retry": Retry(NoBackoff(), 0),
+                },
+            }
+        )
+        if _sentinel.password:
+            CACHES["default"]["OPTIONS"]["PASSWORD"] = _sentinel.password
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False  # the circuit breaker logs state changes
 else:
@@ -306,6 +346,35 @@ CBP_DOMAIN_MODELS = [
 ]
 CBP_BACKUP_RETENTION_DAYS = {"full": 90, "incremental": 7, "dbbackup": 30}
 
+# Observability (cbpconfig.logging, cbpconfig.metrics, cbpconfig.dbstats; docs/monitoring.md):
+# the release named on every log line and audit entry, and the thresholds over which a request,
+# a statement or a worker's memory is a WARNING line (and, for statements, a count in
+# cbp_database_slow_queries_total).
+def _positive_number(name: str, default: float) -> float:
+    from cbpconfig.config import SettingsError
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+CBP_RELEASE = os.environ.get("CBP_RELEASE", "").strip() or "unreleased"
+CBP_SLOW_REQUEST_SECONDS = _positive_number("CBP_SLOW_REQUEST_SECONDS", 2.0)
+CBP_SLOW_QUERY_SECONDS = _positive_number("CBP_SLOW_QUERY_SECONDS", 0.25)
+CBP_WORKER_MEMORY_WARNING_BYTES = int(
+    _positive_number("CBP_WORKER_MEMORY_WARNING_BYTES", 512 * 1024 * 1024)
+)
+
+# One JSON line per event on stderr, each with the request id, actor, institution,
+# environment, release and host (cbpconfig.logging). The filter also connects the receivers
+# that log every committed write and time every statement (cbpconfig.logging.install_receivers).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -325,6 +394,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "health_check": {"level": "ERROR"},
         "faker": {"level": "WARNING"},
+        "redis": {"level": "INFO"},  # redis-py's DEBUG chatter is not our integration detail
         "factory": {"level": "WARNING"},
     },
 }

@@ -26,9 +26,20 @@ def parse_date_value(name: str, raw: str) -> date:
     return value
 
 
-def query_date(request, name: str, *, required: bool = True, default: date | None = None) -> date:
+def query_value(request, name: str, expected: str) -> str | None:
+    """The raw value of a query parameter, or None when it is absent. Present but empty
+    (`?at=`) is a 400 naming it: an empty value is not a value of any type, and silently
+    reading it as "absent" would answer a question the caller did not ask. `expected`
+    describes a good value in the message."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is not None and not raw.strip():
+        raise reject(name, f"This parameter must not be empty ({expected}).")
+    return raw
+
+
+def query_date(request, name: str, *, required: bool = True, default: date | None = None) -> date:
+    raw = query_value(request, name, "YYYY-MM-DD")
+    if raw is None:
         if required:
             raise reject(name, "This parameter is required (YYYY-MM-DD).")
         return default
@@ -55,30 +66,39 @@ def parse_datetime_value(name: str, raw: str) -> datetime:
 
 
 def query_datetime(request, name: str, *, default_now: bool = True) -> datetime | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    raw = query_value(request, name, "a date-time such as 2026-12-24T13:00:00Z")
+    if raw is None:
         return timezone.now() if default_now else None
     # A literal '+' in a query string arrives as a space; accept that common slip.
     return parse_datetime_value(name, raw.replace(" ", "+") if "T" in raw else raw)
 
 
-def query_int(request, name: str, *, low: int, high: int, default: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise reject(name, "This parameter is required (an integer).")
-        return default
-    if not re.fullmatch(r"[+-]?\d{1,12}", raw):
-        raise reject(name, f"{raw!r} is not an integer.")
-    value = int(raw)
-    if not low <= value <= high:
-        raise reject(name, f"{value} is outside {low}..{high}.")
+def parse_int_value(name: str, raw: str, *, low: int, high: int | None = None) -> int:
+    """A decimal integer in [low, high] (no upper bound when `high` is None)."""
+    text = raw.strip()
+    # Bounded length: int() of thousands of digits is slow (and refused past 4300).
+    if len(text) > 1000 or not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise reject(name, f"{raw[:40]!r} is not an integer.")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f"{low} or more"
+        shown = text if len(text) <= 40 else f"{text[:20]}..."
+        raise reject(name, f"{shown} is outside {bounds}.")
     return value
 
 
+def query_int(request, name: str, *, low: int, high: int | None, default: int | None = None) -> int:
+    raw = query_value(request, name, "an integer")
+    if raw is None:
+        if default is None:
+            raise reject(name, "This parameter is required (an integer).")
+        return default
+    return parse_int_value(name, raw, low=low, high=high)
+
+
 def query_bool(request, name: str, default: bool | None = None) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    raw = query_value(request, name, "true or false")
+    if raw is None:
         return default
     low = raw.lower()
     if low in ("true", "1", "yes"):

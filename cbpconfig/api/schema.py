@@ -1,6 +1,63 @@
-"""OpenAPI description of our authentication (drf-spectacular extension)."""
+"""The OpenAPI document tells the truth about the shared plumbing, written once.
+
+Views describe what is theirs (parameters, request and success shapes, their own errors when
+they have a special meaning). Everything the plumbing does to every view is added here, so
+no view has to repeat it and none can forget it:
+
+- :func:`document_common_responses` (a drf-spectacular postprocessing hook, named in
+  ``SPECTACULAR_SETTINGS``) adds to every operation the status codes that the project's
+  authentication, permission, throttling, parsing, rendering, pagination, conditional requests
+  and exception handler (:mod:`cbpconfig.api.exceptions`) can answer, each with the error
+  body they really send. The rules, from the operation as documented:
+
+  ===== =====================================================================================
+  304   the operation takes ``If-None-Match`` (the ETag is current)
+  400   it takes query parameters or a body (a bad one, named), or it writes (a rule of the
+        service refused the change)
+  401   it requires authentication (no key, or an unknown, revoked or expired one)
+  403   it requires authentication (scope: a read-only or institution key, a platform-only
+        endpoint, a staff user without the model permission, a CSRF failure)
+  404   it has path parameters (an unknown object, or another institution's) or is paginated
+        (a page past the last one)
+  406   always (no renderer for the ``Accept`` header)
+  409   it writes (uniqueness, a delete that would orphan data)
+  412   it takes ``If-Match`` (stale, or not a version)
+  413   it takes a body (over the upload limit)
+  415   it takes a body (not JSON)
+  429   always (throttled; ``Retry-After``)
+  503   always (the database is unavailable; ``Retry-After``)
+  ===== =====================================================================================
+
+  A code a view documents itself is kept as the view wrote it. OFREP operations
+  (``/ofrep/``) answer their own 400/404 bodies (the OFREP specification's), never write (an
+  evaluation by POST is a read) and read their body themselves (a body that is too large or
+  not JSON is OFREP's 400 ``PARSE_ERROR``), so they get no 409, 413 or 415.
+
+  The same hook documents the ``ETag`` header of the 200 answers of conditional operations,
+  and marks every request body whose serializer refuses unknown fields (every write of this
+  API: a typo must not be silently ignored) with ``additionalProperties: false``, found by
+  asking the serializer itself.
+
+- :class:`VersionedAutoSchema` (the schema class of ``VersionedModelViewSet``) documents the
+  conditional-request headers of versioned objects (``If-None-Match`` on a read of one object,
+  ``If-Match`` on PUT, PATCH and DELETE, the ``ETag`` of a create) and the update bodies: a
+  serializer's ``immutable_fields`` (a code, key, name, date or institution) are required on
+  create but read-only on update, so they are not part of the PUT and PATCH request bodies
+  (PUT uses a ``<Name>UpdateRequest`` component). At run time the viewset does not require them on update
+  either; sent anyway, they must equal the current value (the serializer refuses a change with
+  a 400 naming the field), so a client may send back what it read.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent, is_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -15,3 +72,240 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "description": "`Api-Key <key>` (or `Bearer <key>`). Create keys with "
             "`manage.py create_api_key NAME [--institution CODE] [--write]`.",
         }
+
+
+# -- conditional requests ------------------------------------------------------------------------
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The version the change is based on, e.g. "3"; 412 if it is stale (or not a '
+    "version). Without it the change applies to the current version.",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="An ETag the caller holds; 304 when it is still current.",
+)
+
+_ETAG = {"ETag": {"description": "The current version's tag.", "schema": {"type": "string"}}}
+
+_CONDITIONAL_HEADERS = {
+    "retrieve": [IF_NONE_MATCH],
+    "update": [IF_MATCH],
+    "partial_update": [IF_MATCH],
+    "destroy": [IF_MATCH],
+}
+
+
+class VersionedAutoSchema(AutoSchema):
+    """The schema of a `VersionedModelViewSet`: conditional headers and update bodies."""
+
+    def get_override_parameters(self):
+        action = getattr(self.view, "action", None)
+        return [*_CONDITIONAL_HEADERS.get(action, []), *super().get_override_parameters()]
+
+    def _immutable_fields(self, serializer) -> tuple[str, ...]:
+        if self.method not in ("PUT", "PATCH") or not is_serializer(serializer):
+            return ()
+        names = getattr(serializer, "immutable_fields", ())
+        return tuple(name for name in names if name in serializer.fields)
+
+    def get_request_serializer(self):
+        serializer = super().get_request_serializer()
+        # A fresh instance per call (the response side builds its own): marking its fields
+        # read-only changes the request body only.
+        for name in self._immutable_fields(serializer):
+            field = serializer.fields[name]
+            field.read_only = True
+            field.required = False
+        return serializer
+
+    def get_serializer_name(self, serializer, direction):
+        name = super().get_serializer_name(serializer, direction)
+        if direction == "request" and self.method == "PUT" and self._immutable_fields(serializer):
+            # POST's body has the immutable fields, PUT's has not: two components.
+            name = name.removesuffix("Serializer") + "Update"
+        return name
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        created = (operation or {}).get("responses", {}).get("201")
+        if created is not None and getattr(self.view, "action", None) == "create":
+            created.setdefault("headers", copy.deepcopy(_ETAG))
+        if operation and method in ("PUT", "PATCH"):
+            serializer = self._get_serializer()
+            names = getattr(serializer, "immutable_fields", ()) if serializer else ()
+            if names:
+                listed = ", ".join(f"`{name}`" for name in names)
+                note = (
+                    f"Immutable: {listed}, set on create, may be left out; sent, it must equal "
+                    "the current value (else 400)."
+                )
+                description = operation.get("description", "")
+                operation["description"] = f"{description}\n\n{note}" if description else note
+        return operation
+
+
+# -- common responses ---------------------------------------------------------------------------
+
+_ERROR = {
+    "type": "object",
+    "description": "An error answered by the API's shared plumbing: `detail` says what went wrong.",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_VALIDATION_ERROR = {
+    "type": "object",
+    "description": "Bad input: each key names the field or parameter at fault with its "
+    'messages (`{"date": ["..."]}`; nested objects and lists mirror the body), or `detail` '
+    "for the request as a whole.",
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {}},
+            {"type": "object", "additionalProperties": {}},
+        ]
+    },
+    "example": {"date": ["'2026-13-01' is not a valid calendar date."]},
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_VALIDATION_ERROR_REF = {"$ref": "#/components/schemas/ValidationError"}
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+def _error(description: str, *, schema=None, headers=None) -> dict:
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": schema or _ERROR_REF}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+COMMON_RESPONSES = {
+    304: {"description": "Not modified: If-None-Match names the current ETag.", "headers": _ETAG},
+    400: _error(
+        "Bad input: a parameter or field that is missing, malformed or out of range (named), "
+        "or a change a rule refuses.",
+        schema=_VALIDATION_ERROR_REF,
+    ),
+    401: _error(
+        "No credentials, or an unknown, revoked or expired API key.",
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    403: _error(
+        "The caller may not do this (a read-only or institution key, a platform-only endpoint, "
+        "a staff user without the model permission)."
+    ),
+    404: _error("Not found: no such object, not the caller's, or a page past the last one."),
+    406: _error("No representation for the Accept header."),
+    409: _error(
+        "Conflicts with existing data (a uniqueness rule, or a delete that would orphan data)."
+    ),
+    412: _error("If-Match does not name the current version."),
+    413: _error("The request body is larger than the upload limit."),
+    415: _error("The request body is not JSON."),
+    429: _error("Throttled.", headers=_RETRY_AFTER),
+    503: _error("The database is unavailable; retry shortly.", headers=_RETRY_AFTER),
+}
+
+_WRITES = {"post", "put", "patch", "delete"}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def common_status_codes(path: str, method: str, operation: dict) -> set[int]:
+    """The codes the shared plumbing can answer for this operation (the table above)."""
+    parameters = operation.get("parameters", [])
+    locations = {(p.get("in"), p.get("name", "").lower()) for p in parameters}
+    takes_query = any(location == "query" for location, _ in locations)
+    takes_path = any(location == "path" for location, _ in locations)
+    body = "requestBody" in operation
+    ofrep = path.startswith("/ofrep/")
+    writes = method in _WRITES and not ofrep
+    security = operation.get("security", [])
+    authenticated = bool(security) and {} not in security
+
+    codes = {406, 429, 503}
+    if ("header", "if-none-match") in locations:
+        codes.add(304)
+    if takes_query or body or writes:
+        codes.add(400)
+    if authenticated:
+        codes |= {401, 403}
+    if takes_path or ("query", "page") in locations:
+        codes.add(404)
+    if writes:
+        codes.add(409)
+    if ("header", "if-match") in locations:
+        codes.add(412)
+    if body and not ofrep:
+        codes |= {413, 415}
+    return codes
+
+
+@cache
+def refuses_unknown_fields(serializer_class) -> bool:
+    """Whether the serializer answers 400 to a field it does not know (asked, not assumed)."""
+    probe = "\x00unknown-field-probe"
+    try:
+        serializer = serializer_class(data={probe: 0})
+        serializer.is_valid()
+        return probe in serializer.errors
+    except Exception:  # a serializer that cannot be built bare: claim nothing
+        return False
+
+
+def _close_request_bodies(result: dict, generator) -> None:
+    registry = getattr(generator, "registry", None)
+    if registry is None:
+        return
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if not name.endswith("Request") or "additionalProperties" in schema:
+            continue
+        try:
+            component = registry[(name, ResolvedComponent.SCHEMA)]
+        except KeyError:
+            continue
+        if is_serializer(component.object) and refuses_unknown_fields(type(component.object)):
+            schema["additionalProperties"] = False
+
+
+def document_common_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: see the module docstring."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", copy.deepcopy(_ERROR))
+    schemas.setdefault("ValidationError", copy.deepcopy(_VALIDATION_ERROR))
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code in common_status_codes(path, method, operation):
+                responses.setdefault(str(code), copy.deepcopy(COMMON_RESPONSES[code]))
+            for code, response in responses.items():
+                common = COMMON_RESPONSES.get(int(code)) if code.isdigit() else None
+                # A code the view described without its body or headers: the plumbing's.
+                for part in ("content", "headers"):
+                    if common and part in common and not response.get(part):
+                        response[part] = copy.deepcopy(common[part])
+            headers = {
+                p.get("name", "").lower()
+                for p in operation.get("parameters", [])
+                if p.get("in") == "header"
+            }
+            if headers & {"if-none-match", "if-match"} and "200" in responses:
+                # A conditional read or change answers with the (new) ETag.
+                responses["200"].setdefault("headers", copy.deepcopy(_ETAG))
+            operation["responses"] = dict(sorted(responses.items()))
+    _close_request_bodies(result, generator)
+    return result

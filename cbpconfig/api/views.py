@@ -5,29 +5,18 @@ from __future__ import annotations
 import django_filters
 from auditlog import get_logentry_model
 from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from cbpconfig.api.etag import conditional_response, expected_version, version_etag
-from cbpconfig.api.params import parse_datetime_value
+from cbpconfig.api.params import parse_datetime_value, query_value
+from cbpconfig.api.schema import IF_MATCH, IF_NONE_MATCH, VersionedAutoSchema
 from cbpconfig.api.serializers import AuditEntrySerializer
 
 AuditEntry = get_logentry_model()
 
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description='The version the change is based on, e.g. "3"; 412 if it is stale.',
-)
-IF_NONE_MATCH = OpenApiParameter(
-    "If-None-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="An ETag the caller holds; 304 when it is still current.",
-)
+_UPDATES = ("update", "partial_update")
 
 
 class VersionedModelViewSet(
@@ -42,14 +31,34 @@ class VersionedModelViewSet(
 
     Subclasses name their services (`create_service`, `update_service`, `delete_service`
     and the keyword of the object, `service_object`) and the view does the rest.
+
+    Conditional requests: reads of one object send `ETag: "<version>"` and answer 304 to
+    `If-None-Match`; PUT, PATCH and DELETE honour `If-Match` (412 when stale, or not a
+    version). As HTTP orders them (RFC 9110, 13.2.1-2), the normal checks come first: an
+    object that does not exist is a 404 and a bad body a 400 before `If-Match` is looked at
+    (the version itself is compared under the service's row lock).
+
+    The serializer's `immutable_fields` are not required on update (the object is addressed
+    by the URL; sent, they must equal the current value). `VersionedAutoSchema` documents all
+    of this; the common error responses come from `cbpconfig.api.schema`.
     """
 
     lookup_field = "code"
+    schema = VersionedAutoSchema()
+
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if self.action in _UPDATES:
+            for name in getattr(serializer, "immutable_fields", ()):
+                if name in serializer.fields:
+                    serializer.fields[name].required = False
+        return serializer
 
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
-        data = self.get_serializer(instance).data
-        return conditional_response(request, data, version_etag(instance.version))
+        return conditional_response(
+            request, version_etag(instance.version), lambda: self.get_serializer(instance).data
+        )
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -61,19 +70,17 @@ class VersionedModelViewSet(
 
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
-        expected = expected_version(request)
         instance = self.get_object()
         serializer = self.get_serializer(instance, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        instance = self.perform_update(serializer, expected)
+        instance = self.perform_update(serializer, expected_version(request))
         response = Response(self.get_serializer(instance).data)
         response["ETag"] = version_etag(instance.version)
         return response
 
     def destroy(self, request, *args, **kwargs):
-        expected = expected_version(request)
         instance = self.get_object()
-        self.perform_destroy(instance, expected)
+        self.perform_destroy(instance, expected_version(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # The writes, declared by each viewset: `create_service(data=..., **service_create_kwargs())`,
@@ -107,18 +114,30 @@ class VersionedModelViewSet(
 
 
 def versioned_schema(name: str):
-    """drf-spectacular annotations shared by every versioned viewset."""
+    """The summaries of a versioned viewset's operations (the conditional headers and common
+    responses are documented by `VersionedAutoSchema` and the schema hook)."""
     return extend_schema_view(
         list=extend_schema(summary=f"List {name}s"),
-        retrieve=extend_schema(summary=f"Get one {name}", parameters=[IF_NONE_MATCH]),
+        retrieve=extend_schema(summary=f"Get one {name}"),
         create=extend_schema(summary=f"Create a {name}"),
-        update=extend_schema(summary=f"Replace a {name}", parameters=[IF_MATCH]),
-        partial_update=extend_schema(summary=f"Change a {name}", parameters=[IF_MATCH]),
-        destroy=extend_schema(summary=f"Delete a {name}", parameters=[IF_MATCH]),
+        update=extend_schema(summary=f"Replace a {name}"),
+        partial_update=extend_schema(summary=f"Change a {name}"),
+        destroy=extend_schema(summary=f"Delete a {name}"),
     )
 
 
 _ACTION_CODES = {"create": 0, "update": 1, "delete": 2}
+_TYPED_FILTERS = {
+    "model": "app_label.model, e.g. calendars.holiday",
+    "action": "create, update or delete",
+    "since": "a date-time such as 2026-12-24T13:00:00Z",
+    "until": "a date-time such as 2026-12-24T13:00:00Z",
+}
+_DATETIME_FILTER = {
+    "type": "string",
+    "format": "date-time",
+    "description": "RFC 3339 date-time with Z or offset",
+}
 
 
 class AuditLogFilter(django_filters.FilterSet):
@@ -144,6 +163,20 @@ class AuditLogFilter(django_filters.FilterSet):
         model = AuditEntry
         fields = []
 
+    def filter_queryset(self, queryset):
+        # django-filter skips an empty value; an empty typed parameter is a 400 like any other.
+        if self.request is not None:
+            for name, expected in _TYPED_FILTERS.items():
+                query_value(self.request, name, expected)
+        return super().filter_queryset(queryset)
+
+    @extend_schema_field(
+        {
+            "type": "string",
+            "pattern": r"^[^.]*\..+$",
+            "description": "app_label.model, e.g. calendars.holiday",
+        }
+    )
     def filter_model(self, queryset, name, value):
         app_label, _, model = value.lower().partition(".")
         if not model:
@@ -157,12 +190,15 @@ class AuditLogFilter(django_filters.FilterSet):
             Q(actor_name=value) | Q(actor_name__isnull=True, actor__username=value)
         )
 
+    @extend_schema_field({"type": "string", "enum": list(_ACTION_CODES)})
     def filter_action(self, queryset, name, value):
         return queryset.filter(action=_ACTION_CODES[value])
 
+    @extend_schema_field(_DATETIME_FILTER)
     def filter_since(self, queryset, name, value):
         return queryset.filter(timestamp__gte=parse_datetime_value("since", value))
 
+    @extend_schema_field(_DATETIME_FILTER)
     def filter_until(self, queryset, name, value):
         return queryset.filter(timestamp__lt=parse_datetime_value("until", value))
 
@@ -180,3 +216,12 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEntrySerializer
     filterset_class = AuditLogFilter
     platform_only = True
+
+
+__all__ = [
+    "IF_MATCH",
+    "IF_NONE_MATCH",
+    "AuditLogViewSet",
+    "VersionedModelViewSet",
+    "versioned_schema",
+]

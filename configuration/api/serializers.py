@@ -5,14 +5,17 @@ from rest_framework import serializers
 
 from calendars.models import Calendar
 from cbpconfig.api.serializers import StrictModelSerializer
-from cbpconfig.validators import is_timezone
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK, ConfigError, validate_key
 
 
 class InstitutionSerializer(StrictModelSerializer):
     calendar = serializers.SlugRelatedField(
-        slug_field="code", queryset=Calendar.objects.all(), allow_null=True, required=False
+        slug_field="code",
+        queryset=Calendar.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Code of the institution's default calendar, or null.",
     )
     immutable_fields = ("code",)
 
@@ -31,13 +34,6 @@ class InstitutionSerializer(StrictModelSerializer):
         ]
         read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"name": {"allow_blank": False}}
-
-    def validate_timezone(self, value: str) -> str:
-        if not is_timezone(value):
-            raise serializers.ValidationError(
-                f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)."
-            )
-        return value
 
 
 class AwareDateTimeField(serializers.DateTimeField):

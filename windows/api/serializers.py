@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calendars.models import Calendar
-from cbpconfig.api.serializers import StrictModelSerializer
-from cbpconfig.validators import MAX_DATE, MIN_DATE, is_timezone
+from cbpconfig.api.serializers import StrictModelSerializer, StrictSerializer
+from cbpconfig.validators import validate_supported_date, validate_timezone
 from configuration.models import Institution
 from windows.mappers import WEEKLY_FIELDS
 from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride
@@ -36,26 +36,10 @@ class WallTimeField(serializers.Field):
 
 
 class SupportedDateField(serializers.DateField):
-    """A date within the supported range 1900-01-01 .. 2199-12-31."""
+    """A date within the supported range 1900-01-01 .. 2199-12-31 (the models' validator)."""
 
-    def to_internal_value(self, value):
-        result = super().to_internal_value(value)
-        if not MIN_DATE <= result <= MAX_DATE:
-            raise serializers.ValidationError(
-                f"{result} is outside the supported range 1900-01-01 to 2199-12-31."
-            )
-        return result
-
-
-class StrictSerializer(serializers.Serializer):
-    """A nested object that refuses unknown keys (a typo must not be silently ignored)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
+    def __init__(self, **kwargs):
+        super().__init__(validators=[validate_supported_date], **kwargs)
 
 
 class OverrideSessionSerializer(StrictSerializer):
@@ -93,12 +77,17 @@ class WindowSerializer(StrictModelSerializer):
         required=False,
         help_text="Institution code; null for a platform-wide window.",
     )
-    calendar = serializers.SlugRelatedField(slug_field="code", queryset=Calendar.objects.all())
+    calendar = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Calendar.objects.all(),
+        help_text="Code of the calendar whose business dates the sessions belong to.",
+    )
     timezone = serializers.CharField(
         max_length=64,
         required=False,
         allow_blank=True,
         allow_null=True,
+        validators=[validate_timezone],
         help_text="IANA zone; defaults to the calendar's.",
     )
     sessions = WeeklyRuleSerializer(
@@ -111,13 +100,6 @@ class WindowSerializer(StrictModelSerializer):
         fields = [*WINDOW_FIELDS, "sessions", "version", "created_at", "updated_at"]
         read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"name": {"allow_blank": False}}
-
-    def validate_timezone(self, value):
-        if value and not is_timezone(value):
-            raise serializers.ValidationError(
-                f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)."
-            )
-        return value
 
     def to_service_data(self) -> dict:
         """validated_data in the services' shape (`sessions` for the weekly rules)."""
