@@ -33,4 +33,7 @@ USER cbp
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/live || exit 1
-CMD ["gunicorn", "-c", "cbpconfig/gunicorn.conf.py", "cbpconfig.wsgi:application"]
+# Runs on a read-only root filesystem (deploy/kubernetes/deployment.yaml) given writable /tmp,
+# /dev/shm (gunicorn's worker heartbeat files: memory, never a disk that can stall) and
+# PROMETHEUS_MULTIPROC_DIR; the Deployment's command is this one, word for word.
+CMD ["gunicorn", "-c", "cbpconfig/gunicorn.conf.py", "--worker-tmp-dir", "/dev/shm", "cbpconfig.wsgi:application"]

@@ -41,22 +41,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import BenchServer
+from bench.harness import BenchServer, bic
 
 KEYS = 200
 OVERRIDES_PER_INSTITUTION = 5
 INSTITUTION_STEPS = (10, 100, 1_000, 10_000)
 CODE = "DEUTDEFF"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def bic(number: int) -> str:
-    """A distinct valid BIC per number: four letters from the number, then DE, then FF."""
-    letters = ""
-    for _ in range(4):
-        number, digit = divmod(number, 26)
-        letters += chr(ord("A") + digit)
-    return f"{letters}DEFF"
 
 
 def create_definitions(bank) -> list:

@@ -30,19 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import BenchServer
+from bench.harness import BenchServer, bic
 
 FLAGS = 50
 INSTITUTIONS = 200
 CODE = "DEUTDEFF"
-
-
-def bic(number: int) -> str:
-    letters = ""
-    for _ in range(4):
-        number, digit = divmod(number, 26)
-        letters += chr(ord("A") + digit)
-    return f"{letters}FRPP"
 
 
 def create_data():
@@ -54,7 +46,12 @@ def create_data():
     )
     others = [
         create_institution(
-            data={"code": bic(n), "name": f"Bank {n}", "country": "FR", "timezone": "Europe/Paris"}
+            data={
+                "code": bic(n, "FRPP"),
+                "name": f"Bank {n}",
+                "country": "FR",
+                "timezone": "Europe/Paris",
+            }
         )
         for n in range(INSTITUTIONS - 1)
     ]

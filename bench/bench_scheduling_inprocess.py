@@ -24,8 +24,6 @@ from windows.scheduling import (  # noqa: E402
     Rule,
     Schedule,
     WindowSpec,
-    session_to_dict,
-    status_to_dict,
 )
 
 REPEAT = 15
@@ -92,7 +90,7 @@ def main() -> None:
 
     def cold_list_dicts():
         sched = Schedule(SPEC, is_business_day)
-        [session_to_dict(s, sched.tz) for s in sched.sessions_between(start, end)]
+        [sched.session_to_dict(s) for s in sched.sessions_between(start, end)]
 
     def warm_list_dicts():
         [hot.session_to_dict(s) for s in hot.sessions_between(start, end)]
@@ -115,22 +113,18 @@ def main() -> None:
     def warm_status_dict():
         hot.status_to_dict(hot.status(at))
 
-    def warm_status_dict_unmemoized():
-        status_to_dict(hot.status(at), SPEC)
-
     def cold_status():
         Schedule(SPEC, is_business_day).status(at)
 
     rows = [
         (f"366-day session list ({n_sessions} sessions), new Schedule", cold_list, 50, "ms"),
         ("366-day session list, warm Schedule", warm_list, 200, "ms"),
-        ("366-day list + session_to_dict, new Schedule", cold_list_dicts, 20, "ms"),
+        ("366-day list + Schedule.session_to_dict, new Schedule", cold_list_dicts, 20, "ms"),
         ("366-day list + Schedule.session_to_dict, warm", warm_list_dicts, 100, "ms"),
         ("status, warm Schedule (closed, UTC at)", warm_status, 100_000, "µs"),
         ("status, warm Schedule (open, UTC at)", warm_status_open, 100_000, "µs"),
         ("status, warm Schedule (at with -04:00 offset)", warm_status_local_at, 100_000, "µs"),
         ("status + Schedule.status_to_dict, warm", warm_status_dict, 20_000, "µs"),
-        ("status + status_to_dict (unmemoized), warm", warm_status_dict_unmemoized, 20_000, "µs"),
         ("status, new Schedule (cold)", cold_status, 500, "µs"),
     ]
     for label, fn, number, unit in rows:

@@ -34,6 +34,16 @@ REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 DB_NAME = os.environ.get("BENCH_DB", "cbp_bench")
 
 
+def bic(number: int, country_and_location: str = "DEFF") -> str:
+    """A distinct valid BIC per number: four letters from the number, then the country and
+    location code (``DEFF``, ``FRPP``)."""
+    letters = ""
+    for _ in range(4):
+        number, digit = divmod(number, 26)
+        letters += chr(ord("A") + digit)
+    return f"{letters}{country_and_location}"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar as pycalendar
 from datetime import date
 
-import holidays as holidays_package
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,13 +18,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calendars import services
+from calendars import selectors, services
+from calendars.businessdays import BusinessCalendar
 from calendars.models import Calendar, Holiday
-from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
-from cbpconfig.validators import MAX_DATE, MIN_DATE
-
-WEEKDAY_ABBR = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
+from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm, save_inline_through_services
+from cbpconfig.console import holiday_catalog
+from cbpconfig.console.widgets import WeekdayCheckboxes
+from cbpconfig.dates import SUPPORTED_YEARS, WEEKDAY_ABBREVIATIONS
 
 # --- holidays inline -------------------------------------------------------------------------
 
@@ -100,8 +99,9 @@ class HolidayImportForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = _choices(holidays_package.list_supported_countries())
-        self.fields["market"].choices = _choices(holidays_package.list_supported_financial())
+        # Countries by name, once each (the package also lists GBR and UK for GB).
+        self.fields["country"].choices = [("", "---------"), *holiday_catalog.countries()]
+        self.fields["market"].choices = [("", "---------"), *holiday_catalog.markets()]
 
     def clean(self):
         cleaned = super().clean()
@@ -128,10 +128,10 @@ class CalendarAdminForm(VersionedAdminForm):
         model = Calendar
         fields = ["code", "name", "timezone", "weekend_days", "description"]
         help_texts = {
-            "weekend_days": "ISO weekdays as a JSON list: 1 = Monday .. 7 = Sunday; "
-            "[] for a calendar open every day (TIPS, FedNow)."
+            "weekend_days": "The days that are never business days; none ticked for a "
+            "calendar open every day (TIPS, FedNow)."
         }
-        widgets = {"weekend_days": forms.TextInput(attrs={"size": 24})}
+        widgets = {"weekend_days": WeekdayCheckboxes()}
 
     def clean_weekend_days(self):
         value = self.cleaned_data.get("weekend_days")
@@ -166,14 +166,11 @@ class CalendarAdmin(ServiceModelAdmin):
         return [*fields, "expected_version"]
 
     def get_queryset(self, request):
-        from calendars.selectors import calendars_with_holidays_until
-
-        return calendars_with_holidays_until()
+        return selectors.calendars_with_holidays_until()
 
     @admin.display(description="holidays until", ordering="last_holiday")
     def holidays_until(self, obj):
-        last = getattr(obj, "last_holiday", None)
-        return date(last.year, 12, 31) if last else None
+        return selectors.holidays_until(obj)
 
     @admin.display(description="year view")
     def year_view(self, obj):
@@ -203,45 +200,34 @@ class CalendarAdmin(ServiceModelAdmin):
     def service_delete(self, obj):
         services.delete_calendar(calendar=obj)
 
-    def delete_queryset(self, request, queryset):
-        # "Delete selected": one service call per calendar (audited, cache published).
-        with transaction.atomic():
-            for calendar in queryset:
-                services.delete_calendar(calendar=calendar)
-
     def save_formset(self, request, form, formset, change):
         if formset.model is not Holiday:
-            return super().save_formset(request, form, formset, change)
+            super().save_formset(request, form, formset, change)
+            return
         calendar = form.instance
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for inline in formset.deleted_forms:
-            if inline.instance.pk:
-                services.delete_holiday(
-                    holiday=inline.instance,
-                    expected_version=inline.cleaned_data.get("expected_version"),
-                )
-                formset.deleted_objects.append(inline.instance)
-        for inline in formset.forms:
-            if inline in formset.deleted_forms or not inline.has_changed():
-                continue
-            if not hasattr(inline, "cleaned_data") or not inline.cleaned_data.get("date"):
-                continue
-            if inline.instance.pk:
-                changed = [n for n in inline.changed_data if n == "name"]
-                if not changed:
-                    continue
-                saved = services.update_holiday(
-                    holiday=inline.instance,
-                    data={"name": inline.cleaned_data["name"]},
-                    expected_version=inline.cleaned_data.get("expected_version"),
-                )
-                formset.changed_objects.append((saved, changed))
-            else:
-                saved = services.create_holiday(
-                    calendar=calendar,
-                    data={"date": inline.cleaned_data["date"], "name": inline.cleaned_data["name"]},
-                )
-                formset.new_objects.append(saved)
+
+        def delete(holiday, expected_version):
+            services.delete_holiday(holiday=holiday, expected_version=expected_version)
+
+        def update(inline, expected_version):
+            # The date is immutable (the form refuses a change): only the name can change.
+            if "name" not in inline.changed_data:
+                return None
+            return services.update_holiday(
+                holiday=inline.instance,
+                data={"name": inline.cleaned_data["name"]},
+                expected_version=expected_version,
+            )
+
+        def create(inline):
+            if not inline.cleaned_data.get("date"):
+                return None
+            return services.create_holiday(
+                calendar=calendar,
+                data={"date": inline.cleaned_data["date"], "name": inline.cleaned_data["name"]},
+            )
+
+        save_inline_through_services(formset, delete=delete, update=update, create=create)
 
     # The import action, with an intermediate form page.
 
@@ -296,20 +282,14 @@ class CalendarAdmin(ServiceModelAdmin):
         return urls + super().get_urls()
 
     def year_view_page(self, request, object_id, year):
-        if not object_id.isdigit() or not MIN_DATE.year <= year <= MAX_DATE.year:
+        if not object_id.isdigit() or year not in SUPPORTED_YEARS:
             raise Http404("No such calendar or year.")
         calendar = get_object_or_404(Calendar, pk=object_id)
         if not self.has_view_permission(request, calendar):
             raise PermissionDenied
-        holidays = dict(
-            Holiday.objects.filter(
-                calendar=calendar, date__gte=date(year, 1, 1), date__lte=date(year, 12, 31)
-            )
-            .order_by("date")
-            .values_list("date", "name")
-        )
-        months = year_months(year, tuple(calendar.weekend_days), holidays)
-        last = calendar.holidays.order_by("-date").values_list("date", flat=True).first()
+        # The business-day engine answers for every day, as it does for the API.
+        cal, _ = selectors.business_calendar([calendar.code])
+        months = year_months(year, cal)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{calendar.code}: {year}",
@@ -318,24 +298,31 @@ class CalendarAdmin(ServiceModelAdmin):
             "calendar": calendar,
             "year": year,
             "months": months,
-            "weekday_names": WEEKDAY_ABBR,
-            "holiday_count": len(holidays),
+            "weekday_names": WEEKDAY_ABBREVIATIONS,
+            "holiday_count": sum(len(m["holidays"]) for m in months),
             "business_day_count": sum(m["business_days"] for m in months),
-            "holidays_until": date(last.year, 12, 31) if last else None,
+            "holidays_until": selectors.holidays_until(calendar),
+            # A click on a day adds or removes a holiday (cbpconfig.console.views.year_toggle).
+            "may_toggle": request.user.has_perm("calendars.add_holiday")
+            or request.user.has_perm("calendars.delete_holiday"),
+            "holiday_dates": {day.isoformat() for m in months for day, _ in m["holidays"]},
             "previous_url": reverse("admin:calendars_calendar_year", args=[calendar.pk, year - 1])
-            if year > MIN_DATE.year
+            if year - 1 in SUPPORTED_YEARS
             else None,
             "next_url": reverse("admin:calendars_calendar_year", args=[calendar.pk, year + 1])
-            if year < MAX_DATE.year
+            if year + 1 in SUPPORTED_YEARS
             else None,
             "change_url": reverse("admin:calendars_calendar_change", args=[calendar.pk]),
         }
         return TemplateResponse(request, "admin/calendars/calendar_year.html", context)
 
 
-def year_months(year: int, weekend_days: tuple[int, ...], holidays: dict[date, str]) -> list:
-    """Twelve months of week rows (Monday first); each day is a dict with its kind
-    (`business`, `weekend`, `holiday`, or `outside` for padding days of other months)."""
+def year_months(year: int, cal: BusinessCalendar) -> list:
+    """Twelve months of week rows (Monday first); each day is a dict with its kind as the
+    business-day engine (:meth:`BusinessCalendar.check`) answers it — `business`, `weekend`
+    (even when also a holiday) or `holiday` — or `outside` for padding days of other months.
+    Each month lists its holidays, weekend ones included."""
+    names = {day: name for member in cal.members for day, name in member.holidays}
     grid = pycalendar.Calendar(firstweekday=0)
     months = []
     for month in range(1, 13):
@@ -348,16 +335,18 @@ def year_months(year: int, weekend_days: tuple[int, ...], holidays: dict[date, s
                 if day.month != month:
                     row.append({"day": day, "kind": "outside", "title": ""})
                     continue
-                name = holidays.get(day)
-                if day.isoweekday() in weekend_days:
-                    kind, title = "weekend", WEEKDAY_ABBR[day.weekday()]
-                    if name:
-                        title = f"{title}; {name}"
-                elif name:
-                    kind, title = "holiday", name
-                else:
+                is_business_day, reasons = cal.check(day)
+                name = names.get(day)
+                if is_business_day:
                     kind, title = "business", ""
                     business_days += 1
+                elif any(reason["kind"] == "weekend" for reason in reasons):
+                    kind = "weekend"
+                    title = WEEKDAY_ABBREVIATIONS[day.weekday()]
+                    if name:
+                        title = f"{title}; {name}"
+                else:
+                    kind, title = "holiday", reasons[0]["name"]
                 if name:
                     month_holidays.append((day, name))
                 row.append({"day": day, "kind": kind, "title": title})
@@ -412,6 +401,4 @@ class HolidayAdmin(ServiceModelAdmin):
         services.delete_holiday(holiday=obj)
 
     def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for holiday in queryset.select_related("calendar"):
-                services.delete_holiday(holiday=holiday)
+        super().delete_queryset(request, queryset.select_related("calendar"))

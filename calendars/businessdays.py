@@ -1,24 +1,32 @@
 """Business-day arithmetic on one calendar or a joint calendar.
 
 Pure Python + NumPy, with no Django import, so it can be unit-tested, benchmarked and reused
-by the scheduling code without a database. The Django side turns calendar rows into
-:class:`CalendarData` and asks :func:`get_business_calendar` for a :class:`BusinessCalendar`.
+by the scheduling code without a database. The Django side (``calendars.selectors``) turns
+calendar rows into :class:`CalendarData` and builds a :class:`BusinessCalendar` from them,
+kept per version token in the project's one per-process LRU (``calendars.cache``).
 
 Semantics are exactly NumPy's ``busday_*`` functions with the calendar's weekmask and holiday
 list (see the API contract, "Business-day arithmetic"). Dates are ``datetime.date``; the
-supported range is 1900-01-01..2199-12-31 on input and on output.
+supported range (``cbpconfig.dates``, 1900-01-01 to 2199-12-31) holds on input and on output.
 """
 
 from __future__ import annotations
 
 import operator
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
+
+from cbpconfig.dates import (
+    MAX_DATE,
+    MIN_DATE,
+    WEEKDAY_NAMES,
+    WeekdayError,
+    iso_weekdays,
+    outside_supported_range,
+)
 
 __all__ = [
     "CONVENTIONS",
@@ -31,16 +39,10 @@ __all__ = [
     "BusinessDayError",
     "CalendarData",
     "DateOutOfRange",
-    "clear_business_calendar_cache",
-    "get_business_calendar",
-    "validate_weekend_days",
 ]
 
-MIN_DATE = date(1900, 1, 1)
-MAX_DATE = date(2199, 12, 31)
 MAX_DAYS = 100_000
 MAX_LIST_SPAN_DAYS = 3660
-CACHE_SIZE = 256
 
 CONVENTIONS = (
     "following",
@@ -51,21 +53,14 @@ CONVENTIONS = (
 )
 # API convention name -> NumPy ``roll`` value. ``unadjusted`` has no NumPy roll: it is only
 # meaningful for ``adjust`` (the date itself), so ``add`` rejects it.
-ROLL_CONVENTIONS = {
+# NumPy's names of the conventions (busday_offset's ``roll``).
+Roll = Literal["following", "preceding", "modifiedfollowing", "modifiedpreceding"]
+
+ROLL_CONVENTIONS: dict[str, Roll] = {
     "following": "following",
     "preceding": "preceding",
     "modified_following": "modifiedfollowing",
     "modified_preceding": "modifiedpreceding",
-}
-
-WEEKDAY_NAMES = {
-    1: "Monday",
-    2: "Tuesday",
-    3: "Wednesday",
-    4: "Thursday",
-    5: "Friday",
-    6: "Saturday",
-    7: "Sunday",
 }
 
 # Work on proleptic ordinals internally: integer maths and an int -> datetime64 conversion are
@@ -73,7 +68,6 @@ WEEKDAY_NAMES = {
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MIN_ORD = MIN_DATE.toordinal()
 _MAX_ORD = MAX_DATE.toordinal()
-_RANGE_TEXT = f"{MIN_DATE.isoformat()}..{MAX_DATE.isoformat()}"
 _NO_BUSINESS_DAYS = "joint calendar has no business days (its weekends cover all seven days)"
 
 
@@ -83,30 +77,6 @@ class BusinessDayError(ValueError):
 
 class DateOutOfRange(BusinessDayError):
     """An input or a result date lies outside ``MIN_DATE..MAX_DATE``."""
-
-
-def validate_weekend_days(days: Iterable[int]) -> tuple[int, ...]:
-    """Validate ISO weekdays (1 = Monday .. 7 = Sunday) and return them as a sorted tuple.
-
-    No duplicates and at most six days (a calendar needs at least one business weekday).
-    Raises :class:`BusinessDayError` naming the problem.
-    """
-    if isinstance(days, str | bytes) or not isinstance(days, Iterable):
-        raise BusinessDayError("weekend days must be a list of ISO weekdays 1 (Mon) to 7 (Sun)")
-    seen: list[int] = []
-    for value in days:
-        # bool is an int subclass but True/False as weekdays is surely a client bug.
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise BusinessDayError(f"weekend day {value!r} is not an integer 1 (Mon) to 7 (Sun)")
-        value = int(value)
-        if not 1 <= value <= 7:
-            raise BusinessDayError(f"weekend day {value} is not an ISO weekday 1 (Mon) to 7 (Sun)")
-        if value in seen:
-            raise BusinessDayError(f"weekend day {value} is listed more than once")
-        seen.append(value)
-    if len(seen) > 6:
-        raise BusinessDayError("weekend days cannot cover all seven days (at most 6)")
-    return tuple(sorted(seen))
 
 
 @dataclass(frozen=True)
@@ -119,7 +89,11 @@ class CalendarData:
 
     def __post_init__(self) -> None:
         # Normalise so equal calendars compare/hash equal whatever sequence types were passed.
-        object.__setattr__(self, "weekend_days", validate_weekend_days(self.weekend_days))
+        try:
+            weekend = iso_weekdays(self.weekend_days, field="weekend_days", weekend=True)
+        except WeekdayError as exc:
+            raise BusinessDayError(str(exc)) from None
+        object.__setattr__(self, "weekend_days", weekend)
         object.__setattr__(self, "holidays", tuple((d, str(n)) for d, n in self.holidays))
 
 
@@ -130,7 +104,7 @@ def _check_ordinal(d: date, what: str = "date") -> int:
     except AttributeError:
         raise BusinessDayError(f"{what} must be a date, got {d!r}") from None
     if not _MIN_ORD <= o <= _MAX_ORD:
-        raise DateOutOfRange(f"{what} {d.isoformat()} is outside the supported range {_RANGE_TEXT}")
+        raise DateOutOfRange(outside_supported_range(f"{what} {d.isoformat()}"))
     return o
 
 
@@ -147,7 +121,7 @@ def _check_days(days: int) -> int:
     return days
 
 
-def _roll_for(convention: str) -> str:
+def _roll_for(convention: str) -> Roll:
     roll = ROLL_CONVENTIONS.get(convention) if isinstance(convention, str) else None
     if roll is None:
         if convention == "unadjusted":
@@ -163,7 +137,7 @@ def _result_date(result: np.datetime64) -> date:
     # ``.item()`` is the cheapest route back to ``date``; it yields an int outside years 1..9999.
     value = result.item()
     if type(value) is not date or not MIN_DATE <= value <= MAX_DATE:
-        raise DateOutOfRange(f"result {result} is outside the supported range {_RANGE_TEXT}")
+        raise DateOutOfRange(outside_supported_range(f"result {result}"))
     return value
 
 
@@ -275,7 +249,7 @@ class BusinessCalendar:
         # ``.item()`` is the cheapest route back to ``date``; it gives an int beyond year 9999.
         value = result.item()
         if type(value) is not date or not MIN_DATE <= value <= MAX_DATE:
-            _result_date(result)
+            return _result_date(result)  # raises DateOutOfRange
         return value
 
     def adjust(self, d: date, convention: str) -> date:
@@ -332,57 +306,11 @@ class BusinessCalendar:
                 f"span from {start.isoformat()} to {end.isoformat()} is {o2 - o1} days;"
                 f" at most {MAX_LIST_SPAN_DAYS} allowed"
             )
-        return self._between(o1, o2)
-
-    def business_days_between(self, start: date, end: date) -> list[date]:
-        """Business days in ``[start, end]`` inclusive, without the span limit of :meth:`list`.
-
-        For internal callers (scheduling); empty when ``end < start``.
-        """
-        o1 = _check_ordinal(start, "start")
-        o2 = _check_ordinal(end, "end")
-        return self._between(o1, o2)
-
-    def _between(self, o1: int, o2: int) -> list[date]:
-        if o2 < o1 or self.busdaycal is None:
+        if self.busdaycal is None:
             return []
         # One vectorised is_busday over the range instead of a Python loop per day.
         days = np.arange(o1 - EPOCH_ORDINAL, o2 - EPOCH_ORDINAL + 1, dtype=np.int64).astype(
             "datetime64[D]"
         )
-        return days[np.is_busday(days, busdaycal=self.busdaycal)].tolist()
-
-
-_cache: OrderedDict[Hashable, BusinessCalendar] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def get_business_calendar(
-    datas: tuple[CalendarData, ...], cache_key: Hashable | None = None
-) -> BusinessCalendar:
-    """Return a :class:`BusinessCalendar` for ``datas``, built once per ``cache_key``.
-
-    ``cache_key`` should identify the calendars' contents, e.g. ``((code, version), ...)``,
-    so a change to a calendar (new version) builds a new one. Without a key, ``datas`` itself
-    (hashable) is the key. The cache is an LRU bounded to ``CACHE_SIZE`` entries.
-    """
-    key = datas if cache_key is None else cache_key
-    with _cache_lock:
-        cal = _cache.get(key)
-        if cal is not None:
-            _cache.move_to_end(key)
-            return cal
-    # Build outside the lock: a concurrent duplicate build is harmless, blocking is not.
-    cal = BusinessCalendar(*datas)
-    with _cache_lock:
-        _cache[key] = cal
-        _cache.move_to_end(key)
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return cal
-
-
-def clear_business_calendar_cache() -> None:
-    """Empty the calendar cache (tests, or after a bulk data change)."""
-    with _cache_lock:
-        _cache.clear()
+        found: list[date] = days[np.is_busday(days, busdaycal=self.busdaycal)].tolist()
+        return found

@@ -34,6 +34,15 @@ def businessday_request(operation: str) -> None:
     _REQUESTS[operation].inc()
 
 
+def holiday_import():
+    """``with metrics.holiday_import(): entries = source.fetch()``: the call to the holidays
+    package timed and its failure counted as the `holidays` dependency
+    (cbp_dependency_request_duration_seconds, cbp_dependency_errors_total)."""
+    from cbpconfig.metrics import dependency_timer
+
+    return dependency_timer("holidays", "import")
+
+
 def holiday_changed(calendar_code: str, action: str, count: int = 1) -> None:
     """Count holiday changes after commit; `action` is create, update or delete."""
     if count:

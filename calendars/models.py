@@ -7,7 +7,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from cbpconfig.models import VersionedModel
-from cbpconfig.validators import validate_supported_date, validate_timezone
+from cbpconfig.validators import (
+    validate_iso_weekdays,
+    validate_supported_date,
+    validate_timezone,
+)
 
 CALENDAR_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,31}$"
 
@@ -18,22 +22,8 @@ def default_weekend() -> list[int]:
 
 def validate_weekend_days(value) -> None:
     """ISO weekdays 1 (Mon) to 7 (Sun), no duplicates, at most six (a calendar needs a
-    business day)."""
-    if not isinstance(value, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) for d in value
-    ):
-        raise ValidationError("weekend_days must be a list of ISO weekdays (integers 1-7).")
-    bad = [d for d in value if not 1 <= d <= 7]
-    if bad:
-        raise ValidationError(
-            f"weekend_days: {bad[0]} is not an ISO weekday (1 = Monday .. 7 = Sunday)."
-        )
-    if len(set(value)) != len(value):
-        raise ValidationError("weekend_days must not repeat a day.")
-    if len(value) > 6:
-        raise ValidationError(
-            "weekend_days may hold at most 6 days: a calendar needs a business day."
-        )
+    business day); the rule is :func:`cbpconfig.dates.iso_weekdays`."""
+    validate_iso_weekdays(value, field="weekend_days", weekend=True)
 
 
 class Calendar(VersionedModel):

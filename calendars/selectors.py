@@ -40,6 +40,7 @@ __all__ = [
     "calendar_version_token",
     "calendars_with_holidays_until",
     "holidays_of",
+    "holidays_until",
 ]
 
 
@@ -164,6 +165,16 @@ def business_calendar_with(
 def calendars_with_holidays_until() -> QuerySet[Calendar]:
     """Calendars annotated with ``last_holiday`` (for the read-only ``holidays_until``)."""
     return Calendar.objects.annotate(last_holiday=Max("holidays__date")).order_by("code")
+
+
+def holidays_until(calendar: Calendar) -> date | None:
+    """31 December of the last year that has a holiday (None without holidays): how far the
+    calendar's holiday data reaches. Uses ``last_holiday`` when the calendar came from
+    :func:`calendars_with_holidays_until`, else one query."""
+    last = getattr(calendar, "last_holiday", None)
+    if last is None and not hasattr(calendar, "last_holiday"):
+        last = calendar.holidays.order_by("-date").values_list("date", flat=True).first()
+    return date(last.year, 12, 31) if last is not None else None
 
 
 def holidays_of(

@@ -11,18 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import holidays as holidays_package
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from calendars.models import Calendar, Holiday
+from cbpconfig.dates import SUPPORTED_YEARS, outside_supported_years
 from cbpconfig.services import create_object, delete_object, update_object
-from cbpconfig.validators import MAX_DATE, MIN_DATE
 
 MAX_IMPORT_YEARS = 50
-NAME_MAX_LENGTH = Holiday._meta.get_field("name").max_length
+NAME_MAX_LENGTH = cast("int", Holiday._meta.get_field("name").max_length)  # a CharField's
 CALENDAR_FIELDS = ("code", "name", "timezone", "weekend_days", "description")
 HOLIDAY_FIELDS = ("date", "name", "source")
 
@@ -124,10 +124,12 @@ class HolidaySource:
         """``{date: name}`` from the package; several names on one date joined with ``"; "``."""
         if self.market:
             entries = holidays_package.financial_holidays(self.market, years=list(self.years))
-        else:
+        elif self.country:
             entries = holidays_package.country_holidays(
                 self.country, subdiv=self.subdivision, years=list(self.years)
             )
+        else:  # holiday_source() never builds one
+            raise ValueError("a holiday source names a country or a market")
         result = {}
         for day in sorted(entries):
             names = list(dict.fromkeys(n.strip() for n in entries.get_list(day) if n.strip()))
@@ -135,7 +137,9 @@ class HolidaySource:
         return result
 
 
-def _canonical(value: str, choices: Iterable[str]) -> str | None:
+def _canonical(value: str | None, choices: Iterable[str]) -> str | None:
+    if value is None:
+        return None
     by_upper = {c.upper(): c for c in choices}
     return by_upper.get(value.strip().upper())
 
@@ -148,14 +152,8 @@ def parse_years(value: Any, field: str = "years") -> tuple[int, ...]:
     for year in value:
         if isinstance(year, bool) or not isinstance(year, int):
             raise ValidationError({field: [f"{year!r} is not a year (an integer)."]})
-        if not MIN_DATE.year <= year <= MAX_DATE.year:
-            raise ValidationError(
-                {
-                    field: [
-                        f"{year} is outside the supported years {MIN_DATE.year}..{MAX_DATE.year}."
-                    ]
-                }
-            )
+        if year not in SUPPORTED_YEARS:
+            raise ValidationError({field: [outside_supported_years(year)]})
         years.append(year)
     span = max(years) - min(years) + 1
     if span > MAX_IMPORT_YEARS:

@@ -6,7 +6,7 @@ class CbpConfig(AppConfig):
     verbose_name = "Platform"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         from auditlog.registry import auditlog
 
         from cbpconfig import cache, checks  # noqa: F401 - checks registers system checks

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -62,6 +63,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils.duration import duration_iso_string
+
+from cbpconfig.dates import rfc3339
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -80,22 +83,23 @@ class BackupError(Exception):
     """An archive or chain is unusable; the message is one line."""
 
 
-def domain_models():
+def domain_models() -> list[type[models.Model]]:
     return [apps.get_model(label) for label in settings.CBP_DOMAIN_MODELS]
 
 
-def label_of(model) -> str:
+def label_of(model: type[models.Model]) -> str:
     return model._meta.label_lower
 
 
-def not_archived(model) -> frozenset[str]:
+def not_archived(model: type[models.Model]) -> frozenset[str]:
     return NOT_ARCHIVED.get(label_of(model), frozenset())
 
 
-def archived_fields(model) -> list[models.Field]:
+def archived_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     """The fields a row carries, in the model's order (as Django's serializer names them):
     concrete non-pk fields, then many-to-many fields with an automatic through table."""
-    opts = model._meta.concrete_model._meta
+    concrete: Any = model._meta.concrete_model  # Field.serialize is not in the stubs
+    opts = concrete._meta
     skip = not_archived(model)
     local = [f for f in opts.local_fields if f.serialize and f.name not in skip]
     m2m = [
@@ -111,7 +115,7 @@ def archived_fields(model) -> list[models.Field]:
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-def _check_json(value, where: str) -> None:
+def _check_json(value: object, where: str) -> None:
     """Refuse anything JSON cannot carry exactly (tuples, non-string keys, Decimals, ...)."""
     stack = [value]
     while stack:
@@ -127,11 +131,11 @@ def _check_json(value, where: str) -> None:
             raise BackupError(f"{where}: {type(item).__name__} inside a JSON value")
 
 
-def _pk_order(value):
+def _pk_order(value: Any) -> tuple[bool, Any]:
     return (isinstance(value, str), value)
 
 
-def encode_value(model_field: models.Field, value, where: str = "value"):
+def encode_value(model_field: models.Field[Any, Any], value: Any, where: str = "value") -> Any:  # noqa: C901 - one flat branch per archived type
     """The exact JSON form of one field value; Django's ``field.to_python`` reads it back."""
     if value is None:
         return None
@@ -163,7 +167,7 @@ def encode_value(model_field: models.Field, value, where: str = "value"):
     raise BackupError(f"{where}: cannot archive a {type(value).__name__} exactly")
 
 
-def encode_object(obj) -> dict:
+def encode_object(obj: models.Model) -> dict[str, Any]:
     """One row: ``{"model", "pk", "fields"}``, fields in the model's order."""
     model = type(obj)
     label = label_of(model)
@@ -174,7 +178,8 @@ def encode_object(obj) -> dict:
             value = [related.pk for related in getattr(obj, f.name).all()]
             fields[f.name] = encode_value(f, value, where)
         elif f.is_relation:
-            fields[f.name] = encode_value(f.target_field, f.value_from_object(obj), where)
+            relation: Any = f  # a ForeignKey or OneToOneField: archived as its target's value
+            fields[f.name] = encode_value(relation.target_field, f.value_from_object(obj), where)
         else:
             fields[f.name] = encode_value(f, f.value_from_object(obj), where)
     return {"model": label, "pk": encode_value(model._meta.pk, obj.pk, label), "fields": fields}
@@ -185,7 +190,9 @@ def encode_object(obj) -> dict:
 KEY_ORDER_UNKNOWN = "json_key_order_unknown"
 
 
-def canonical_row(model, row: dict, *, key_order_known: bool = True) -> dict:
+def canonical_row(
+    model: type[models.Model], row: dict[str, Any], *, key_order_known: bool = True
+) -> dict[str, Any]:
     """A row read from an archive in the form :func:`encode_object` gives: fields in the
     model's order, m2m sorted, fields left out by design dropped (format 1 archived them).
     Fields the model does not have are kept at the end, so they show up as a difference."""
@@ -206,15 +213,15 @@ def canonical_row(model, row: dict, *, key_order_known: bool = True) -> dict:
     return canonical
 
 
-def _encoded(value, *, sort_keys: bool) -> str:
+def _encoded(value: Any, *, sort_keys: bool) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
 
 
-def _loose(*rows: dict | None) -> bool:
+def _loose(*rows: dict[str, Any] | None) -> bool:
     return any(row is not None and row.get(KEY_ORDER_UNKNOWN) for row in rows)
 
 
-def same(a: dict | None, b: dict | None) -> bool:
+def same(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     """Whether two rows are identical: their exact encodings are equal (order of JSON keys and
     the type of every number count; key order not when a row comes from a format 1 archive)."""
     if a is None or b is None:
@@ -224,7 +231,7 @@ def same(a: dict | None, b: dict | None) -> bool:
     return _encoded(a, sort_keys=loose) == _encoded(b, sort_keys=loose)
 
 
-def changed_fields(a: dict, b: dict) -> list[str]:
+def changed_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """The names of the fields whose values are not identical in two rows."""
     loose = _loose(a, b)
     fa, fb = a["fields"], b["fields"]
@@ -238,7 +245,7 @@ def changed_fields(a: dict, b: dict) -> list[str]:
     ]
 
 
-def _rows_sha256(rows: list[dict], archive_format: int) -> str:
+def _rows_sha256(rows: list[dict[str, Any]], archive_format: int) -> str:
     if archive_format == 1:
         data = json.dumps(rows, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
     else:
@@ -248,7 +255,7 @@ def _rows_sha256(rows: list[dict], archive_format: int) -> str:
 
 # --- states ----------------------------------------------------------------------------------
 
-State = dict[str, dict[str, dict]]  # {label: {str(pk): row}}
+State = dict[str, dict[str, dict[str, Any]]]  # {label: {str(pk): row}}
 
 
 def current_state(using: str = "default") -> State:
@@ -292,25 +299,25 @@ def applied_migrations(using: str = "default") -> list[str]:
 @dataclass
 class Archive:
     path: Path
-    manifest: dict
-    objects: dict[str, list[dict]]
+    manifest: dict[str, Any]
+    objects: dict[str, list[dict[str, Any]]]
     deleted: dict[str, list[str]] = field(default_factory=dict)
     sha256: str = ""
 
     @property
     def kind(self) -> str:
-        return self.manifest["kind"]
+        return str(self.manifest["kind"])
 
     @property
     def format(self) -> int:
-        return self.manifest["format"]
+        return int(self.manifest["format"])
 
     @property
     def created_at(self) -> datetime:
         return datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
 
 
-def read_archive(path: str | os.PathLike) -> Archive:
+def read_archive(path: str | os.PathLike[str]) -> Archive:
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -348,7 +355,7 @@ def verify_checksums(archive: Archive) -> None:
         raise BackupError(f"{archive.path.name}: rows missing for {', '.join(sorted(missing))}")
 
 
-def load_chain(path: str | os.PathLike) -> list[Archive]:
+def load_chain(path: str | os.PathLike[str]) -> list[Archive]:
     """The archives from the full one to `path`, checksums and parent links verified."""
     chain = [read_archive(path)]
     while chain[0].kind == "incremental":
@@ -369,7 +376,7 @@ def load_chain(path: str | os.PathLike) -> list[Archive]:
     return chain
 
 
-def _model_of(label: str, archive: Archive):
+def _model_of(label: str, archive: Archive) -> type[models.Model]:
     try:
         return apps.get_model(label)
     except (LookupError, ValueError):
@@ -409,7 +416,9 @@ def _consistent_snapshot(using: str = "default") -> tuple[State, list[str]]:
         return current_state(using), applied_migrations(using)
 
 
-def write_archive(*, output_dir: str | os.PathLike, incremental: bool, environment: str) -> Path:
+def write_archive(
+    *, output_dir: str | os.PathLike[str], incremental: bool, environment: str
+) -> Path:
     """Write one archive and return its path. An incremental one needs a parent in
     `output_dir`; when the parent's chain was made with other migrations (it could not be
     restored here), a full archive is written instead."""
@@ -418,7 +427,7 @@ def write_archive(*, output_dir: str | os.PathLike, incremental: bool, environme
     now = datetime.now(UTC)
     state, migrations = _consistent_snapshot()
     parent = None
-    objects: dict[str, list[dict]]
+    objects: dict[str, list[dict[str, Any]]]
     deleted: dict[str, list[str]] = {}
     if incremental:
         parent = latest_archive(output)
@@ -447,7 +456,7 @@ def write_archive(*, output_dir: str | os.PathLike, incremental: bool, environme
         "kind": kind,
         "parent": parent.path.name if parent else None,
         "parent_sha256": parent.sha256 if parent else None,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
+        "created_at": rfc3339(now),
         "environment": environment,
         "migrations": migrations,
         "not_archived": {
@@ -468,7 +477,7 @@ def write_archive(*, output_dir: str | os.PathLike, incremental: bool, environme
     return path
 
 
-def list_archives(directory: str | os.PathLike) -> list[Archive]:
+def list_archives(directory: str | os.PathLike[str]) -> list[Archive]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -481,7 +490,7 @@ def list_archives(directory: str | os.PathLike) -> list[Archive]:
     return sorted(found, key=lambda a: a.manifest["created_at"])
 
 
-def latest_archive(directory) -> Archive | None:
+def latest_archive(directory: str | os.PathLike[str]) -> Archive | None:
     archives = list_archives(directory)
     return archives[-1] if archives else None
 
@@ -491,8 +500,8 @@ def latest_archive(directory) -> Archive | None:
 
 @dataclass
 class Plan:
-    create: dict[str, list[dict]]
-    update: dict[str, list[dict]]
+    create: dict[str, list[dict[str, Any]]]
+    update: dict[str, list[dict[str, Any]]]
     delete: dict[str, list[str]]
     # Rows of `update` applied as delete + create (pks by label): rows of a model nothing
     # refers to whose unique fields change, so that two of them can swap values.
@@ -520,7 +529,7 @@ class Plan:
         return not any([*self.create.values(), *self.update.values(), *self.delete.values()])
 
 
-def _unique_field_sets(model) -> list[set[str]]:
+def _unique_field_sets(model: type[models.Model]) -> list[set[str]]:
     opts = model._meta
     sets = [{f.name} for f in opts.local_fields if f.unique and not f.primary_key]
     sets += [set(names) for names in opts.unique_together]
@@ -532,7 +541,7 @@ def _unique_field_sets(model) -> list[set[str]]:
     return sets
 
 
-def _is_leaf(model) -> bool:
+def _is_leaf(model: type[models.Model]) -> bool:
     """Nothing (domain data or not) refers to its rows: deleting one deletes nothing else."""
     return not model._meta.related_objects
 
@@ -571,7 +580,7 @@ def check_migrations(chain: list[Archive], using: str = "default") -> None:
             )
 
 
-def _save_rows(rows: list[dict], *, existing: bool, using: str) -> None:
+def _save_rows(rows: list[dict[str, Any]], *, existing: bool, using: str) -> None:
     for deserialized in serializers.deserialize("python", rows, using=using):
         # A raw save keeps the archived values as they are (no auto_now); marking an existing
         # row as not new makes auditlog record the update with its field changes.

@@ -226,7 +226,7 @@ class Memory:
     Nothing is stored or found without a token (cache unavailable)."""
 
     def __init__(self, maxsize: int):
-        self._lru = LRU(maxsize)
+        self._lru: LRU[Any] = LRU(maxsize)
 
     def get(self, key: Hashable, token: str | None) -> Any:
         if token is None:
@@ -254,11 +254,11 @@ def connect() -> None:
     post_restore.connect(_after_restore, dispatch_uid="cbpconfig.cache.after_dbrestore")
 
 
-def _after_migrate(sender, **kwargs) -> None:
+def _after_migrate(sender: object, **kwargs: object) -> None:
     # Sent once per app config; once is enough.
     if getattr(sender, "label", None) == "cbpconfig":
         bump_all()
 
 
-def _after_restore(sender, **kwargs) -> None:
+def _after_restore(sender: object, **kwargs: object) -> None:
     bump_all()

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 ENVIRONMENTS = ("development", "staging", "production")
 
@@ -38,6 +38,41 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, object]] = {
         "backups_required": True,
     },
 }
+
+# The audit retention is the specification's (API.md, `prune_audit_log`: production 365 days,
+# staging 90, development 30). Staging and production may keep entries longer, never shorter:
+# `prune_audit_log` runs unattended from a CronJob, so a short value would delete the audit
+# trail before any preflight could object. Development may shorten it (tests, demos).
+AUDIT_RETENTION_MINIMUM_DAYS: dict[str, int] = {
+    "development": 1,
+    "staging": int(ENVIRONMENT_DEFAULTS["staging"]["audit_retention_days"]),
+    "production": int(ENVIRONMENT_DEFAULTS["production"]["audit_retention_days"]),
+}
+
+# Values that ship in this repository (examples, build-time keys, the development default) or
+# that people type when they mean "to be replaced": never a real secret. `preflight` refuses them
+# outside development (`deployment_problems`).
+PLACEHOLDER_WORDS = (
+    "replace",
+    "changeme",
+    "change-me",
+    "example",
+    "placeholder",
+    "not-secret",
+    "notsecret",
+    "development-only",
+    "build-only",
+    "do-not-use",
+    "secret-key",
+    "your-",
+)
+DEFAULT_PASSWORDS = frozenset(
+    {"password", "postgres", "redis", "cbp", "cbp-local-only", "secret", "admin", "changeme"}
+)
+# A random secret of 50+ characters from any alphabet of 16 or more symbols (hex included) has
+# far more distinct characters than this; a repeated or hand-typed pattern has fewer.
+SECRET_KEY_MIN_DISTINCT = 12
+PASSWORD_MIN_LENGTH = 12
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
@@ -69,6 +104,23 @@ class Config:
     backup_dir: str
     bench_endpoints: bool
     extra: dict[str, str] = field(default_factory=dict)
+    # A streaming replica for the hot reads (cbpconfig.routers), and how long a write pins
+    # them to the primary.
+    database_replica_url: str | None = None
+    replica_pin_seconds: int = 5
+    # REDIS_URL=redis+sentinel://...: the cache's Redis is found through these sentinels.
+    redis_sentinel: RedisSentinel | None = None
+
+
+@dataclass(frozen=True)
+class RedisSentinel:
+    """``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]``: the sentinels to
+    ask, the name of the master they watch, the database number and the master's password."""
+
+    hosts: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str | None = None
 
 
 def _read(env: Mapping[str, str], name: str) -> str | None:
@@ -119,26 +171,81 @@ def _list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _database_url(env: Mapping[str, str], environment: str) -> str | None:
-    url = _read(env, "DATABASE_URL")
+def _hosts(name: str, netloc: str, default_port: int) -> list[tuple[str, int]]:
+    """The ``host[:port]`` items of a netloc, comma-separated (libpq's multi-host form
+    ``postgres://u@h1:5432,h2:5432/db``; a sentinel list)."""
+    hosts = []
+    for item in netloc.rpartition("@")[2].split(","):
+        parts = urlsplit(f"//{item.strip()}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise SettingsError(f"{name}: the port is not a number") from None
+        hosts.append((parts.hostname or "", port or default_port))
+    return hosts
+
+
+def _postgres_url(env: Mapping[str, str], name: str, environment: str) -> str | None:
+    url = _read(env, name)
     if url is None or url.strip() == "":
-        if environment != "development":
-            raise SettingsError(f"DATABASE_URL: required when CBP_ENVIRONMENT={environment}")
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
         raise SettingsError(
-            f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres://user@host:port/name)"
+            f"{name}: unsupported scheme {parts.scheme!r} (use postgres://user@host:port/name)"
         )
     if parts.scheme == "sqlite" and environment != "development":
-        raise SettingsError("DATABASE_URL: SQLite is for development only; use PostgreSQL")
-    if parts.scheme != "sqlite" and not parts.path.strip("/"):
-        raise SettingsError("DATABASE_URL: the database name is missing")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise SettingsError("DATABASE_URL: the port is not a number") from None
+        raise SettingsError(f"{name}: SQLite is for development only; use PostgreSQL")
+    if parts.scheme != "sqlite":
+        if not parts.path.strip("/"):
+            raise SettingsError(f"{name}: the database name is missing")
+        # Several hosts (libpq tries them in order; with ?target_session_attrs=read-write it
+        # connects to the one that accepts writes, so a promoted replica needs no DNS change).
+        _hosts(name, parts.netloc, 5432)
     return url
+
+
+def _database_url(env: Mapping[str, str], environment: str) -> str | None:
+    url = _postgres_url(env, "DATABASE_URL", environment)
+    if url is None and environment != "development":
+        raise SettingsError(f"DATABASE_URL: required when CBP_ENVIRONMENT={environment}")
+    return url
+
+
+def _database_replica_url(
+    env: Mapping[str, str], environment: str, primary: str | None
+) -> str | None:
+    url = _postgres_url(env, "DATABASE_REPLICA_URL", environment)
+    if url is None:
+        return None
+    if urlsplit(url).scheme == "sqlite" or primary is None or urlsplit(primary).scheme == "sqlite":
+        raise SettingsError(
+            "DATABASE_REPLICA_URL: a PostgreSQL streaming replica of DATABASE_URL's PostgreSQL"
+        )
+    return url
+
+
+def _redis_sentinel(url: str) -> RedisSentinel:
+    parts = urlsplit(url)
+    hosts = _hosts("REDIS_URL", parts.netloc, 26379)
+    if not all(host for host, _ in hosts):
+        raise SettingsError("REDIS_URL: a sentinel host is missing")
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise SettingsError("REDIS_URL: expected redis+sentinel://host:port,host:port/service[/db]")
+    service = path[0]
+    # django-redis takes the service name from a URL's host part, which is lower-cased.
+    if service != service.lower():
+        raise SettingsError(
+            f"REDIS_URL: the sentinel service name must be lower case, got {service!r}"
+        )
+    db = 0
+    if len(path) == 2:
+        if not path[1].isdigit():
+            raise SettingsError(f"REDIS_URL: the database number is not a number: {path[1]!r}")
+        db = int(path[1])
+    password = parts.netloc.rpartition("@")[0].partition(":")[2] if "@" in parts.netloc else ""
+    return RedisSentinel(tuple(hosts), service, db, unquote(password) or None)
 
 
 def _redis_url(env: Mapping[str, str], environment: str) -> str | None:
@@ -148,9 +255,13 @@ def _redis_url(env: Mapping[str, str], environment: str) -> str | None:
             raise SettingsError(f"REDIS_URL: required when CBP_ENVIRONMENT={environment}")
         return None
     parts = urlsplit(url)
+    if parts.scheme == "redis+sentinel":
+        _redis_sentinel(url)
+        return url
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(
-            f"REDIS_URL: unsupported scheme {parts.scheme!r} (use redis://host:port/db)"
+            f"REDIS_URL: unsupported scheme {parts.scheme!r} (use redis://host:port/db, or "
+            "redis+sentinel://host:port,host:port/service/db)"
         )
     try:
         parts.port  # noqa: B018
@@ -159,7 +270,7 @@ def _redis_url(env: Mapping[str, str], environment: str) -> str | None:
     return url
 
 
-def load(env: Mapping[str, str] | None = None) -> Config:
+def load(env: Mapping[str, str] | None = None) -> Config:  # noqa: C901 - one check per setting, in order
     """Validate the environment and return the settings; raise SettingsError naming the first problem."""
     env = os.environ if env is None else env
     environment = (env.get("CBP_ENVIRONMENT") or "development").strip()
@@ -173,7 +284,8 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     if not secret_key:
         if environment != "development":
             raise SettingsError(f"SECRET_KEY: required when CBP_ENVIRONMENT={environment}")
-        secret_key = "development-only-insecure-key-do-not-use-in-production"
+        # Refused outside development (above), so never a real secret.
+        secret_key = "development-only-insecure-key-do-not-use-in-production"  # noqa: S105
     elif environment != "development" and (len(secret_key) < 50 or len(set(secret_key)) < 5):
         # Django's own deploy check (security.W009) asks for this much.
         raise SettingsError(
@@ -216,17 +328,27 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     if bench_endpoints and environment != "development":
         raise SettingsError("CBP_BENCH_ENDPOINTS: benchmark endpoints exist in development only")
 
+    audit_retention_days = _int(
+        env, "CBP_AUDIT_RETENTION_DAYS", int(defaults["audit_retention_days"]), 1, 36500
+    )
+    minimum = AUDIT_RETENTION_MINIMUM_DAYS[environment]
+    if audit_retention_days < minimum:
+        raise SettingsError(
+            f"CBP_AUDIT_RETENTION_DAYS: at least {minimum} days in {environment} (the "
+            f"specification's audit retention), got {audit_retention_days}"
+        )
+
+    database_url = _database_url(env, environment)
+    redis_url = _redis_url(env, environment)
     return Config(
         environment=environment,
         debug=_bool(env, "DEBUG", bool(defaults["debug"])),
         log_level=log_level,
-        audit_retention_days=_int(
-            env, "CBP_AUDIT_RETENTION_DAYS", int(defaults["audit_retention_days"]), 1, 36500
-        ),
+        audit_retention_days=audit_retention_days,
         backups_required=bool(defaults["backups_required"]),
         secret_key=secret_key,
-        database_url=_database_url(env, environment),
-        redis_url=_redis_url(env, environment),
+        database_url=database_url,
+        redis_url=redis_url,
         allowed_hosts=allowed_hosts,
         csrf_trusted_origins=origins,
         trusted_proxies=proxies,
@@ -238,4 +360,60 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         throttle_rate=throttle_rate,
         backup_dir=_read(env, "CBP_BACKUP_DIR") or "",
         bench_endpoints=bench_endpoints,
+        database_replica_url=_database_replica_url(env, environment, database_url),
+        replica_pin_seconds=_int(env, "CBP_REPLICA_PIN_SECONDS", 5, 1, 300),
+        redis_sentinel=(
+            _redis_sentinel(redis_url)
+            if redis_url and urlsplit(redis_url).scheme == "redis+sentinel"
+            else None
+        ),
     )
+
+
+def _password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def deployment_problems(config: Config) -> list[str]:
+    """Settings that load() accepts but a staging or production deployment must not run with,
+    one line each (empty in development). `manage.py preflight` refuses any of them."""
+    if config.environment == "development":
+        return []
+    problems = []
+    if config.debug:
+        problems.append("DEBUG is on: it shows settings and stack traces to any client")
+    minimum = AUDIT_RETENTION_MINIMUM_DAYS[config.environment]
+    if (
+        config.audit_retention_days < minimum
+    ):  # load() refuses it too; kept for Config(...) made by hand
+        problems.append(
+            f"CBP_AUDIT_RETENTION_DAYS is {config.audit_retention_days}, below the "
+            f"specification's {minimum} days for {config.environment}"
+        )
+    key = config.secret_key
+    low = key.lower()
+    if len(key) < 50:
+        problems.append("SECRET_KEY is shorter than 50 characters")
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        problems.append(
+            f"SECRET_KEY has fewer than {SECRET_KEY_MIN_DISTINCT} different characters: not random"
+        )
+    placeholder = next((word for word in PLACEHOLDER_WORDS if word in low), None)
+    if placeholder:
+        problems.append(f"SECRET_KEY looks like a placeholder (contains {placeholder!r})")
+    for name, url in (("DATABASE_URL", config.database_url), ("REDIS_URL", config.redis_url)):
+        password = _password(url)
+        if password is None:
+            continue  # no password in the URL: certificate, peer or network-policy access
+        if password.lower() in DEFAULT_PASSWORDS or any(
+            w in password.lower() for w in PLACEHOLDER_WORDS
+        ):
+            problems.append(f"{name} uses a default or example password")
+        elif len(password) < PASSWORD_MIN_LENGTH:
+            problems.append(f"{name} password is shorter than {PASSWORD_MIN_LENGTH} characters")
+    return problems

@@ -12,9 +12,20 @@ class below drains instead: after SIGTERM it keeps accepting until no connection
 for DRAIN_QUIET seconds (bounded by graceful_timeout), so everything in flight or queued is
 answered. New connections stop when the socket closes; in Kubernetes a preStop pause lets the
 endpoint removal reach the load balancers before SIGTERM (deploy/kubernetes).
+
+Logs. The access log is the application's (cbpconfig.logging: one JSON line per request with
+its request id, actor and institution), so gunicorn's own is off unless GUNICORN_ACCESSLOG names
+a destination; gunicorn's error log (boot, signals, worker timeouts) is written as the same
+JSON lines as the application's.
+
+Worker slots. Each worker gets the lowest free slot 0..workers-1 (a recycled worker takes its
+predecessor's), exported as CBP_WORKER and written to <PROMETHEUS_MULTIPROC_DIR>/worker-<slot>.pid,
+so per-worker metrics carry a bounded `worker` label and the worker answering a scrape can
+read every live worker's CPU and memory (cbpconfig.metrics.ResourceCollector).
 """
 
 import ipaddress
+import logging
 import multiprocessing
 import os
 import select
@@ -111,12 +122,44 @@ if not _metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+def _json_error_log() -> None:
+    """gunicorn's error log in the project's JSON lines (cbpconfig.logging.JsonFormatter)."""
+    from cbpconfig.logging import JsonFormatter
+
+    for handler in logging.getLogger("gunicorn.error").handlers:
+        handler.setFormatter(JsonFormatter())
+
+
 def on_starting(server):
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+    _json_error_log()
+
+
+def on_reload(server):
+    _json_error_log()
+
+
+def pre_fork(server, worker):
+    taken = {getattr(w, "cbp_slot", None) for w in server.WORKERS.values()}
+    worker.cbp_slot = next(slot for slot in range(len(taken) + 1) if slot not in taken)
+
+
+def post_fork(server, worker):
+    slot = str(getattr(worker, "cbp_slot", 0))
+    os.environ["CBP_WORKER"] = slot
+    with open(os.path.join(_metrics_dir, f"worker-{slot}.pid"), "w") as pid_file:
+        pid_file.write(str(os.getpid()))
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    path = os.path.join(_metrics_dir, f"worker-{getattr(worker, 'cbp_slot', 0)}.pid")
+    try:
+        with open(path) as pid_file:
+            if pid_file.read().strip() == str(worker.pid):
+                os.remove(path)
+    except OSError:
+        pass

@@ -3,6 +3,7 @@
 - /live touches no dependency: it answers while the process can serve.
 - /ready: 200 when the database answers and no migration is pending; 503 otherwise. A cache
   outage alone keeps it 200 with status `degraded`: reads fall through to the database.
+  `database_server` names the host:port that answered (after a failover, the promoted one).
   It answers within READY_BUDGET seconds whatever the dependencies do: the database and cache
   probes run on background threads (one per kind, at most one probe in flight each) and a
   probe that has not answered in time counts as a failure, so a hung PostgreSQL or a paused
@@ -173,6 +174,7 @@ def _database_checks() -> dict[str, str]:
         problem = database_ok()
         checks = {"database": problem or "ok", "migrations": "unknown"}
         if problem is None:
+            checks["database_server"] = database_server(connection)
             try:
                 pending = pending_migrations()
                 checks["migrations"] = f"pending: {', '.join(pending)}" if pending else "ok"
@@ -181,6 +183,16 @@ def _database_checks() -> dict[str, str]:
         return checks
     finally:
         connection.close()
+
+
+def database_server(connection) -> str:
+    """host:port of the server a connection reached: with several hosts in DATABASE_URL, the
+    one that accepted a read-write session (after a failover, the promoted replica)."""
+    try:
+        info = connection.connection.info
+        return f"{info.host}:{info.port}"
+    except Exception:  # not psycopg (SQLite in development), or the connection just closed
+        return connection.vendor
 
 
 @never_cache
@@ -203,10 +215,13 @@ def ready(request):
     elif isinstance(cache_problem, Exception):
         cache_problem = f"unavailable: {type(cache_problem).__name__}"
     checks = {**checks, "cache": cache_problem or "ok"}
+    # Which database server answered (a failover shows here as a new host:port).
+    server = checks.pop("database_server", None)
+    where = {"database_server": server} if server else {}
     if checks["database"] != "ok" or checks["migrations"] != "ok":
-        return JsonResponse({"status": "unavailable", "checks": checks}, status=503)
+        return JsonResponse({"status": "unavailable", "checks": checks, **where}, status=503)
     status = "degraded" if cache_problem else "ok"
-    return JsonResponse({"status": status, "checks": checks}, status=200)
+    return JsonResponse({"status": status, "checks": checks, **where}, status=200)
 
 
 @dataclasses.dataclass

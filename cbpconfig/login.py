@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_lockout_parameters
 from django.conf import settings
 from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -62,11 +64,13 @@ def _printable(username: object) -> str:
     return repr(str(username or "")[:_NAME_LIMIT])
 
 
-class ConsoleLoginHandler(AxesDatabaseHandler):
+class ConsoleLoginHandler(AxesDatabaseHandler):  # type: ignore[misc]  # django-axes ships no types
     """axes's database handler with a per-account and a per-address limit, a log line and a
     metric per failure (see the module docstring)."""
 
-    def failure_counts(self, request, credentials=None) -> dict[str, int]:
+    def failure_counts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> dict[str, int]:
         """Failures within the cool-off, per lockout parameter (``username``,
         ``ip_address``)."""
         counts: dict[str, int] = {}
@@ -79,7 +83,7 @@ class ConsoleLoginHandler(AxesDatabaseHandler):
             counts[name] = total or 0
         return counts
 
-    def get_failures(self, request, credentials=None) -> int:
+    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
         # axes compares this one number with AXES_FAILURE_LIMIT (the per-account limit); an
         # address that has reached its own, higher limit counts as a locked account.
         counts = self.failure_counts(request, credentials)
@@ -88,7 +92,13 @@ class ConsoleLoginHandler(AxesDatabaseHandler):
             return max(account, settings.AXES_FAILURE_LIMIT)
         return account
 
-    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+    def user_login_failed(
+        self,
+        sender: object,
+        credentials: dict[str, Any],
+        request: HttpRequest | None = None,
+        **kwargs: Any,
+    ) -> None:
         # With AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT off, axes's backend marks the
         # request before it refuses an attempt during a lock-out.
         refused = bool(request is not None and getattr(request, "axes_locked_out", False))
@@ -119,7 +129,11 @@ class ConsoleLoginHandler(AxesDatabaseHandler):
             )
 
 
-def lockout_response(request, original_response=None, credentials=None):
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
     """The console's log-in page again, with the lock-out message (AXES_LOCKOUT_CALLABLE)."""
     from django.contrib import admin
     from django.contrib.admin.forms import AdminAuthenticationForm

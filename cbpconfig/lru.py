@@ -6,22 +6,25 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class LRU:
+class LRU(Generic[V]):
     def __init__(self, maxsize: int):
         self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, object] = OrderedDict()
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable):
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             value = self._data.get(key)
             if value is not None:
                 self._data.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
 # The headers a proxy sets to say how the client reached it. Django believes
 # X-Forwarded-Proto through SECURE_PROXY_SSL_HEADER (request.is_secure(), the SSL redirect,
@@ -22,7 +26,9 @@ _FORWARDED_SCHEME_HEADERS = ("HTTP_X_FORWARDED_PROTO",)
 
 
 @functools.cache
-def _trusted_networks(proxies: tuple[str, ...]):
+def _trusted_networks(
+    proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
@@ -42,10 +48,10 @@ class TrustedProxyHeadersMiddleware:
     """Drop X-Forwarded-Proto unless the direct peer is a trusted proxy, so a client talking
     to the service directly cannot make an http request look like https (or the reverse)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         meta = request.META
         if any(h in meta for h in _FORWARDED_SCHEME_HEADERS) and not is_trusted_proxy(
             meta.get("REMOTE_ADDR")
@@ -55,7 +61,7 @@ class TrustedProxyHeadersMiddleware:
         return self.get_response(request)
 
 
-def _policy(directives: dict[str, list[str] | tuple[str, ...]], joiner: str, fmt: str) -> str:
+def _policy(directives: Mapping[str, Sequence[str]], joiner: str, fmt: str) -> str:
     return joiner.join(fmt.format(name=k, value=" ".join(v)).strip() for k, v in directives.items())
 
 
@@ -64,12 +70,12 @@ class SecurityPolicyHeadersMiddleware:
     API documentation, the browsable API, JSON, errors), from settings.CBP_CONTENT_SECURITY_POLICY
     and settings.CBP_PERMISSIONS_POLICY. A response that sets its own keeps it."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse):
         self.get_response = get_response
         self.csp = _policy(settings.CBP_CONTENT_SECURITY_POLICY, "; ", "{name} {value}")
         self.permissions = _policy(settings.CBP_PERMISSIONS_POLICY, ", ", "{name}=({value})")
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if self.csp:
             response.headers.setdefault("Content-Security-Policy", self.csp)
@@ -87,16 +93,16 @@ class HeadResponseMiddleware:
     the cause. Content-Length, already set by CommonMiddleware, stays: HEAD may send the length
     the GET would have."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         if request.method == "HEAD":
-            if response.streaming:
+            if isinstance(response, StreamingHttpResponse):
                 # The original iterator is never read; its resources (a FileResponse's file)
                 # stay registered with the response, which the server closes as usual.
                 response.streaming_content = []
-            else:
+            elif isinstance(response, HttpResponse):
                 response.content = b""
         return response

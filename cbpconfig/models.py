@@ -19,13 +19,13 @@ class VersionedModel(models.Model):
         abstract = True
 
 
-class AuditEntry(AbstractLogEntry):
+class AuditEntry(AbstractLogEntry):  # type: ignore[misc]  # django-auditlog ships no types
     """django-auditlog's entry plus the textual actor: a user name, `api-key:<name>` or
     `system:<command>` (API keys and commands have no Django user to point at)."""
 
     actor_name = models.CharField(max_length=200, blank=True, null=True, db_index=True)
 
-    class Meta(AbstractLogEntry.Meta):
+    class Meta(AbstractLogEntry.Meta):  # type: ignore[misc]  # django-auditlog ships no types
         swappable = "AUDITLOG_LOGENTRY_MODEL"
         verbose_name = "audit entry"
         verbose_name_plural = "audit entries"
@@ -36,7 +36,8 @@ class AuditEntry(AbstractLogEntry):
         if self.actor_name:
             return self.actor_name
         if self.actor_id:
-            return self.actor.get_username()
+            username: str = self.actor.get_username()
+            return username
         return None
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
@@ -61,7 +62,12 @@ class CircuitOpen(RedisConnectionError):
 class CircuitBreaker:
     """closed → (failure) → open for ``cooldown`` s → one probe → closed, or open again."""
 
-    def __init__(self, name: str, cooldown: float = DEFAULT_COOLDOWN, clock=time.monotonic):
+    def __init__(
+        self,
+        name: str,
+        cooldown: float = DEFAULT_COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.name = name
         self.cooldown = cooldown
         self._clock = clock
@@ -123,7 +129,7 @@ class CircuitBreaker:
         with self._lock:
             self._probing = False
 
-    def call(self, fn, *args, **kwargs) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         probe = self.before_call()
         try:
             result = fn(*args, **kwargs)
@@ -166,14 +172,14 @@ class CircuitBreakerRedis(Redis):
     django-redis builds it with ``REDIS_CLIENT_KWARGS``; ``circuit_cooldown`` (seconds) is ours.
     """
 
-    def __init__(self, *args, circuit_cooldown: float = DEFAULT_COOLDOWN, **kwargs):
+    def __init__(self, *args: Any, circuit_cooldown: float = DEFAULT_COOLDOWN, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.circuit = breaker_for(self.connection_pool, circuit_cooldown)
 
-    def execute_command(self, *args, **options):
+    def execute_command(self, *args: Any, **options: Any) -> Any:
         return self.circuit.call(super().execute_command, *args, **options)
 
-    def pipeline(self, transaction=True, shard_hint=None) -> Pipeline:
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         pipe = CircuitBreakerPipeline(
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
@@ -184,7 +190,8 @@ class CircuitBreakerRedis(Redis):
 class CircuitBreakerPipeline(Pipeline):
     circuit: CircuitBreaker
 
-    def execute(self, raise_on_error: bool = True):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
         if not self.command_stack and not self.watching:
             return []
-        return self.circuit.call(super().execute, raise_on_error)
+        result: list[Any] = self.circuit.call(super().execute, raise_on_error)
+        return result

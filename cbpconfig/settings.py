@@ -9,10 +9,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import django_stubs_ext
 import environ
 
 from cbpconfig.config import load
+
+# Django's generic classes (ModelAdmin[...], ModelForm[...]) subscriptable at run time, as the
+# type annotations write them (django-stubs; mypy runs in `make test`).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CBP = load()
@@ -101,8 +107,8 @@ TEMPLATES = [
 _env = environ.Env()
 
 
-def _database(url: str) -> dict:
-    database = _env.db_url_config(url)
+def _database(url: str) -> dict[str, Any]:
+    database: dict[str, Any] = _env.db_url_config(url)
     if database["ENGINE"] == "django.db.backends.postgresql":
         database["OPTIONS"] = {
             "options": f"-c statement_timeout={CBP.statement_timeout_ms}",
@@ -145,7 +151,7 @@ if CBP.redis_url:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    CACHES = {
+    CACHES: dict[str, dict[str, Any]] = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": CBP.redis_url,
@@ -243,7 +249,7 @@ CBP_CONTENT_SECURITY_POLICY = {
     "frame-ancestors": ["'none'"],
 }
 # No page of ours needs a device or sensor API.
-CBP_PERMISSIONS_POLICY = {
+CBP_PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in (
         "accelerometer",
@@ -259,7 +265,7 @@ CBP_PERMISSIONS_POLICY = {
 # A CSRF refusal answers JSON under /api/ and /ofrep/, Django's page elsewhere.
 CSRF_FAILURE_VIEW = "cbpconfig.api.exceptions.csrf_failure"
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "cbpconfig.api.authentication.APIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -346,6 +352,7 @@ CBP_DOMAIN_MODELS = [
 ]
 CBP_BACKUP_RETENTION_DAYS = {"full": 90, "incremental": 7, "dbbackup": 30}
 
+
 # Observability (cbpconfig.logging, cbpconfig.metrics, cbpconfig.dbstats; docs/monitoring.md):
 # the release named on every log line and audit entry, and the thresholds over which a request,
 # a statement or a worker's memory is a WARNING line (and, for statements, a count in
@@ -375,7 +382,7 @@ CBP_WORKER_MEMORY_WARNING_BYTES = int(
 # One JSON line per event on stderr, each with the request id, actor, institution,
 # environment, release and host (cbpconfig.logging). The filter also connects the receivers
 # that log every committed write and time every statement (cbpconfig.logging.install_receivers).
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request": {"()": "cbpconfig.logging.RequestContextFilter"}},

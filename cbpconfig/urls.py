@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView
 
 from cbpconfig import health
+from cbpconfig.api.schema import SwaggerUIView
 from cbpconfig.metrics import metrics_view
+from cbpconfig.views import landing, static_file
 
 # Django tries these in order; the apps with the hottest reads (window status, business
 # days, flag evaluation) come first so resolving them walks fewer patterns.
@@ -19,6 +21,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing, name="landing"),
+    re_path(r"^static/(?P<path>.+)$", static_file, name="static"),
+    # The operations console's own pages (home, institution, change log...) before the admin's.
+    path("admin/", include("cbpconfig.console.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("ofrep/v1/", include("flags.api.ofrep_urls")),
@@ -30,7 +36,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script), so the
     # Content-Security-Policy needs no inline scripts.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SwaggerUIView.as_view(url_name="schema"), name="api-docs"),
 ]
 
 # Errors that never reach a DRF view answer JSON under /api/ and /ofrep/ (each family's own

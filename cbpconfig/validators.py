@@ -1,4 +1,9 @@
-"""Field validators shared by every app (plumbing: no domain imports)."""
+"""Field validators shared by every app (plumbing: no domain imports).
+
+The rules themselves (supported dates, ISO weekdays) live in the pure :mod:`cbpconfig.dates`;
+these are their Django faces, raising ``ValidationError`` for models, admin forms and (DRF
+turns a Django ``ValidationError`` of a field validator into a 400) serializers.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,7 @@ from datetime import date
 from django.core.exceptions import ValidationError
 
 from cbpconfig.countries import COUNTRY_CODES
-
-MIN_DATE = date(1900, 1, 1)
-MAX_DATE = date(2199, 12, 31)
-
+from cbpconfig.dates import WeekdayError, in_supported_range, iso_weekdays, outside_supported_range
 
 # Files a host's zoneinfo directory (or the tzdata package) holds that are not time zones an
 # institution, calendar or window can be in: "localtime" is a link to whatever zone the host is
@@ -54,7 +56,13 @@ def validate_country(value: str) -> None:
 
 
 def validate_supported_date(value: date) -> None:
-    if value is not None and not MIN_DATE <= value <= MAX_DATE:
-        raise ValidationError(
-            f"{value} is outside the supported range 1900-01-01 to 2199-12-31.", code="date_range"
-        )
+    if value is not None and not in_supported_range(value):
+        raise ValidationError(outside_supported_range(value), code="date_range")
+
+
+def validate_iso_weekdays(value: object, *, field: str = "weekdays", weekend: bool = False) -> None:
+    """:func:`cbpconfig.dates.iso_weekdays` as a Django validator."""
+    try:
+        iso_weekdays(value, field=field, weekend=weekend)
+    except WeekdayError as exc:
+        raise ValidationError(str(exc), code="weekdays") from None

@@ -7,7 +7,11 @@ exactly one wins and the other gets StaleVersion (HTTP 412), even when they arri
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from django.db import models
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class StaleVersion(Exception):
@@ -22,7 +26,9 @@ class StaleVersion(Exception):
         )
 
 
-def lock(queryset: models.QuerySet, *, expected_version: int | None = None, **lookup):
+def lock(
+    queryset: models.QuerySet[_M], *, expected_version: int | None = None, **lookup: Any
+) -> _M:
     """Fetch one row for update and check the expected version (None: no check).
     Must be called inside transaction.atomic()."""
     obj = queryset.select_for_update().get(**lookup)
@@ -30,11 +36,11 @@ def lock(queryset: models.QuerySet, *, expected_version: int | None = None, **lo
     return obj
 
 
-def check_version(obj, expected_version: int | None) -> None:
+def check_version(obj: Any, expected_version: int | None) -> None:
     if expected_version is not None and obj.version != expected_version:
         raise StaleVersion(expected_version, obj.version)
 
 
-def bump(obj) -> None:
+def bump(obj: Any) -> None:
     """Advance the version of a locked object before saving it."""
     obj.version = (obj.version or 0) + 1

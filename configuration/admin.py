@@ -16,6 +16,8 @@ the entry is written).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin
@@ -24,8 +26,11 @@ from django.db import models
 from django.db.models import Count
 from django.db.models.constants import LOOKUP_SEP
 from django.forms.fields import InvalidJSONInput
+from django.urls import reverse
+from django.utils.html import format_html
 
 from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
+from cbpconfig.console.widgets import JSONTextarea, typed_value_form
 from configuration import services
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK
@@ -62,10 +67,25 @@ class SensitiveValueAdminMixin:
     value_field = "value"
     masked_field = "masked_value"
     value_lookups: tuple[str, ...] = ("value",)
+    # Provided by the ModelAdmin or InlineModelAdmin this is mixed into.
+    has_change_permission: Callable[..., bool]
 
     def value_is_sensitive(self, obj) -> bool:
         """Whether the value(s) shown on the page of ``obj`` are sensitive."""
         raise NotImplementedError
+
+    def value_column(self, request):
+        """The list column of the value: masked on sensitive rows for staff who may not see."""
+        mask = not _may_see(request)
+
+        @admin.display(description=self.value_field)
+        def column(obj):
+            value = getattr(obj, self.value_field)
+            if value is None:
+                return "—"
+            return MASK if (mask and self.value_is_sensitive(obj)) else _short(value)
+
+        return column
 
     def value_read_only(self, request, obj) -> bool:
         return not self.has_change_permission(request, obj)
@@ -124,7 +144,9 @@ class SafeJSONFormField(forms.JSONField):
             return InvalidJSONInput(data)
 
 
-JSON_OVERRIDES = {models.JSONField: {"form_class": SafeJSONFormField}}
+JSON_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.JSONField: {"form_class": SafeJSONFormField, "widget": JSONTextarea}
+}
 
 
 class MaskedValueForm(VersionedAdminForm):
@@ -221,6 +243,8 @@ class ConfigurationValueInline(SensitiveValueAdminMixin, admin.TabularInline):
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
         formset.form.mask_sensitive = not _may_see(request)
+        # Each value in an input of the configuration's type (cbpconfig.console.widgets).
+        formset.form = typed_value_form(formset.form, obj)
         return formset
 
 
@@ -250,7 +274,23 @@ class ValueInstitutionFilter(admin.SimpleListFilter):
 
 @admin.register(Institution)
 class InstitutionAdmin(ServiceModelAdmin):
-    list_display = ["code", "name", "country", "timezone", "calendar", "is_active", "version"]
+    list_display = [
+        "code",
+        "name",
+        "country",
+        "timezone",
+        "calendar",
+        "is_active",
+        "version",
+        "overview",
+    ]
+
+    @admin.display(description="")
+    def overview(self, obj):
+        """The institution whole (cbpconfig.console.institution)."""
+        url = reverse("console:institution", args=[obj.code])
+        return format_html('<a href="{}">Overview</a>', url)
+
     list_filter = ["is_active", "country", "calendar"]
     search_fields = ["code", "name"]
     ordering = ["code"]
@@ -310,14 +350,7 @@ class ConfigurationAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
         return self._mask_of(obj.default)
 
     def get_list_display(self, request):
-        mask = not _may_see(request)
-
-        @admin.display(description="default")
-        def default(obj):
-            if obj.default is None:
-                return "—"
-            return MASK if (mask and obj.is_sensitive) else _short(obj.default)
-
+        default = self.value_column(request)
         return ["key", "value_type", "is_sensitive", default, "value_count", "version"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -385,7 +418,8 @@ class ConfigurationAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
         """Inline values are written through the services too, each with its version check:
         deletions first (see save_model), then changes and new values."""
         if formset.model is not ConfigurationValue:
-            return super().save_formset(request, form, formset, change)
+            super().save_formset(request, form, formset, change)
+            return
         configuration = form.instance
         if not getattr(formset, "values_deleted", False):
             self._delete_values(formset)
@@ -452,18 +486,13 @@ class ConfigurationValueAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
         return self._mask_of(obj.value)
 
     def get_list_display(self, request):
-        mask = not _may_see(request)
-
-        @admin.display(description="value")
-        def value(obj):
-            return MASK if (mask and obj.configuration.is_sensitive) else _short(obj.value)
-
+        value = self.value_column(request)
         return ["configuration", "scope", value, "effective_from", "version"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.mask_sensitive = not _may_see(request)
-        return form
+        return typed_value_form(form, obj.configuration if obj is not None else None)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

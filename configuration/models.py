@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from cbpconfig.dates import in_supported_range, outside_supported_range, rfc3339
 from cbpconfig.models import VersionedModel
-from cbpconfig.validators import MAX_DATE, MIN_DATE, validate_country, validate_timezone
+from cbpconfig.validators import validate_country, validate_timezone
 from configuration.resolution import (
     KEY_MAX_LENGTH,
     VALUE_TYPES,
     ConfigError,
+    reason,
     validate_default,
     validate_key,
     validate_schema,
@@ -87,10 +87,6 @@ def json_depth_error(value, limit: int = MAX_JSON_DEPTH) -> str | None:
     return None
 
 
-def _rfc3339(moment) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 class Configuration(VersionedModel):
     """One typed setting of the platform (the definition); values set it globally or per
     institution from an instant. The key is immutable; type, schema and default are checked by
@@ -151,7 +147,8 @@ class Configuration(VersionedModel):
         try:
             self.default = validate_default(self.value_type, self.schema, self.default)
         except ConfigError as exc:
-            raise ValidationError({"default": str(exc)}) from exc
+            message = reason(exc, sensitive=bool(self.is_sensitive))
+            raise ValidationError({"default": message}) from exc
 
     def get_additional_data(self) -> dict:
         """Stored with each audit entry; the audit mask reads `sensitive` (signals.py)."""
@@ -214,8 +211,8 @@ class ConfigurationValue(VersionedModel):
 
     def __str__(self) -> str:
         # Never the value itself: this string is the audit entry's object_repr.
-        scope = self.institution.code if self.institution_id else "global"
-        when = _rfc3339(self.effective_from) if self.effective_from else "?"
+        scope = self.institution.code if self.institution is not None else "global"
+        when = rfc3339(self.effective_from) if self.effective_from else "?"
         try:
             key = self.configuration.key
         except Configuration.DoesNotExist:
@@ -228,8 +225,8 @@ class ConfigurationValue(VersionedModel):
         if moment is not None:
             if timezone.is_naive(moment):
                 errors["effective_from"] = "A date-time must carry Z or a UTC offset."
-            elif not MIN_DATE <= moment.astimezone(UTC).date() <= MAX_DATE:
-                errors["effective_from"] = "Outside the supported range 1900-01-01 to 2199-12-31."
+            elif not in_supported_range(moment):
+                errors["effective_from"] = outside_supported_range()
         # blank=True makes clean_fields skip None, so a missing value is refused here
         # (validate_value: "a value is required").
         try:

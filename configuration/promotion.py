@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from django.utils import timezone
 
+from cbpconfig.dates import in_supported_range, outside_supported_range, rfc3339
 from configuration import services
 from configuration.models import (
     Configuration,
@@ -62,10 +63,6 @@ class PromotionError(ValueError):
     """The file is refused; ``str(error)`` is one line naming the entry."""
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _same(a: Any, b: Any) -> bool:
     # Strict JSON equality: in Python 1 == 1.0 == True, in a configuration they differ.
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
@@ -90,8 +87,8 @@ def export_document(*, environment: str | None = None) -> dict[str, Any]:
     for row in rows:
         values_by_config.setdefault(row.configuration_id, []).append(
             {
-                "institution": row.institution.code if row.institution_id else None,
-                "effective_from": _rfc3339(row.effective_from),
+                "institution": row.institution.code if row.institution is not None else None,
+                "effective_from": rfc3339(row.effective_from),
                 "value": row.value,
             }
         )
@@ -111,7 +108,7 @@ def export_document(*, environment: str | None = None) -> dict[str, Any]:
         }
         for c in Configuration.objects.order_by("key")
     ]
-    document: dict[str, Any] = {"format": FORMAT, "exported_at": _rfc3339(timezone.now())}
+    document: dict[str, Any] = {"format": FORMAT, "exported_at": rfc3339(timezone.now())}
     if environment:
         document["environment"] = environment
     document["configurations"] = configurations
@@ -212,7 +209,9 @@ def parse_yaml(text: str) -> list[PlannedConfiguration]:
     return planned
 
 
-def _parse_configuration(index: int, entry: Any, institutions: set[str]) -> PlannedConfiguration:
+def _parse_configuration(  # noqa: C901 - one check per field of the file's entry, in order
+    index: int, entry: Any, institutions: set[str]
+) -> PlannedConfiguration:
     where = f"configurations[{index}]"
     if not isinstance(entry, dict):
         raise PromotionError(f"{where}: must be a mapping")
@@ -253,7 +252,7 @@ def _parse_configuration(index: int, entry: Any, institutions: set[str]) -> Plan
         if value.natural_key in seen:
             raise PromotionError(
                 f"{where} values[{number}]: a second value for "
-                f"{value.institution or 'global'} from {_rfc3339(value.effective_from)}"
+                f"{value.institution or 'global'} from {rfc3339(value.effective_from)}"
             )
         seen.add(value.natural_key)
         values.append(value)
@@ -313,12 +312,12 @@ def _parse_instant(where: str, raw: Any) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PromotionError(f"{where}: effective_from must carry Z or a UTC offset")
     moment = moment.astimezone(UTC)
-    if not 1900 <= moment.year <= 2199:
-        raise PromotionError(f"{where}: effective_from is outside 1900-01-01 to 2199-12-31")
+    if not in_supported_range(moment):
+        raise PromotionError(outside_supported_range(f"{where}: effective_from"))
     return moment
 
 
-def plan_import(planned: list[PlannedConfiguration]) -> Plan:
+def plan_import(planned: list[PlannedConfiguration]) -> Plan:  # noqa: C901 - a create/update/same diff per kind of row
     """Compare the parsed file with the database (reads only)."""
     plan = Plan()
     plan.institutions = {
@@ -346,7 +345,7 @@ def plan_import(planned: list[PlannedConfiguration]) -> Plan:
             changed = [n for n in _CONFIG_FIELDS if not _same(getattr(current, n), item.fields[n])]
             redefined = any(n in changed for n in ("value_type", "schema"))
             stored = {
-                (v.institution.code if v.institution_id else None, v.effective_from): v
+                (v.institution.code if v.institution is not None else None, v.effective_from): v
                 for v in current.values.select_related("institution")
             }
         wanted = {v.natural_key: v for v in item.values}
@@ -362,24 +361,26 @@ def plan_import(planned: list[PlannedConfiguration]) -> Plan:
                 )
         # 2. Under a new type or schema, changed values are replaced (delete, then create
         #    after the definition) so the definition change never meets an old value.
-        updates, creates, replaced = [], [], []
+        updates: list[tuple[ConfigurationValue, PlannedValue]] = []
+        creates: list[PlannedValue] = []
+        replaced: list[PlannedValue] = []
         for natural_key, value in wanted.items():
-            row = stored.get(natural_key)
-            if row is None:
+            old = stored.get(natural_key)
+            if old is None:
                 creates.append(value)
-            elif not _same(row.value, value.value):
+            elif not _same(old.value, value.value):
                 if redefined:
                     plan.add(
                         f"~ value {label} {_scope(natural_key)}: "
-                        f"{_show(row.value, sensitive)} -> {_show(value.value, sensitive)} "
+                        f"{_show(old.value, sensitive)} -> {_show(value.value, sensitive)} "
                         "(replaced)",
                         "values updated",
                         "delete_value",
-                        value_id=row.pk,
+                        value_id=old.pk,
                     )
                     replaced.append(value)
                 else:
-                    updates.append((row, value))
+                    updates.append((old, value))
         if changed:
             plan.add(
                 f"~ configuration {item.key}: {', '.join(changed)}",
@@ -412,7 +413,7 @@ def plan_import(planned: list[PlannedConfiguration]) -> Plan:
 
 def _scope(natural_key: tuple[str | None, datetime]) -> str:
     code, moment = natural_key
-    return f"[{code or 'global'}] from {_rfc3339(moment)}"
+    return f"[{code or 'global'}] from {rfc3339(moment)}"
 
 
 def apply_plan(plan: Plan) -> None:

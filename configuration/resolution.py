@@ -1,8 +1,8 @@
 """Configuration values: type rules, JSON Schema checks and effective-dated resolution.
 
-Pure functions with no Django dependency (stdlib + jsonschema + google-re2), so the API
-layer, the management commands and the tests share one implementation of the contract
-(``shared/API.md``, "Configuration").
+Pure functions with no Django dependency (stdlib + jsonschema + google-re2 + the pure
+``cbpconfig.dates``), so the API layer, the management commands and the tests share one
+implementation of the contract (``shared/API.md``, "Configuration").
 
 JSON Schema regular expressions (``pattern``, ``patternProperties``, ``format: regex``) are
 matched with RE2, whose time is linear in the input: a schema such as ``"^(a+)+$"`` cannot hold
@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal
@@ -31,6 +31,8 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.validators import extend
 from jsonschema_specifications import REGISTRY as _META_SCHEMAS
 from referencing.exceptions import Unresolvable
+
+from cbpconfig.dates import rfc3339
 
 __all__ = [
     "KEY_MAX_LENGTH",
@@ -236,12 +238,18 @@ def _is_valid(errors: Iterable[Any]) -> bool:
     return next(iter(errors), None) is None
 
 
-def _pattern(validator, patrn, instance, schema):
+# Keyword functions have jsonschema's callback shape (validator, value, instance, schema); the
+# validator is Any there too (its resolver is private).
+
+
+def _pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _search(patrn, instance):
         yield ValidationError(f"{instance!r} does not match {patrn!r}")
 
 
-def _pattern_properties(validator, pattern_properties, instance, schema):
+def _pattern_properties(
+    validator: Any, pattern_properties: Mapping[str, Any], instance: Any, schema: Any
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in pattern_properties.items():
@@ -250,7 +258,9 @@ def _pattern_properties(validator, pattern_properties, instance, schema):
                 yield from validator.descend(v, subschema, path=k, schema_path=pattern)
 
 
-def _find_additional_properties(instance, schema):
+def _find_additional_properties(
+    instance: Mapping[str, Any], schema: Mapping[str, Any]
+) -> Iterator[str]:
     properties = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}))
     for prop in instance:
@@ -258,7 +268,9 @@ def _find_additional_properties(instance, schema):
             yield prop
 
 
-def _additional_properties(validator, aP, instance, schema):
+def _additional_properties(
+    validator: Any, aP: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     extras = set(_find_additional_properties(instance, schema))
@@ -276,7 +288,7 @@ def _additional_properties(validator, aP, instance, schema):
             yield ValidationError(error % _extras_msg(sorted(extras, key=str)))
 
 
-def _evaluated_keys(validator, instance, schema) -> list[Any]:
+def _evaluated_keys(validator: Any, instance: Any, schema: Any) -> list[Any]:  # noqa: C901 - mirrors jsonschema's own function, keyword by keyword
     """jsonschema's find_evaluated_property_keys_by_schema, matching patterns with RE2."""
     if validator.is_type(schema, "boolean"):
         return []
@@ -322,7 +334,9 @@ def _evaluated_keys(validator, instance, schema) -> list[Any]:
     return keys
 
 
-def _unevaluated_properties(validator, unevaluated, instance, schema):
+def _unevaluated_properties(
+    validator: Any, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     evaluated = _evaluated_keys(validator, instance, schema)
@@ -343,7 +357,9 @@ def _unevaluated_properties(validator, unevaluated, instance, schema):
             yield ValidationError(error % _extras_msg(bad))
 
 
-_RE2Validator = extend(
+# The stubs leave extend() untyped; it returns a validator class like the one it extends.
+_extend: Callable[..., type[Draft202012Validator]] = extend
+_RE2Validator = _extend(
     Draft202012Validator,
     validators={
         "pattern": _pattern,
@@ -401,6 +417,15 @@ def validate_value(value_type: str, schema: Mapping[str, Any] | None, value: obj
                 f"{_one_line(error.message)}"
             )
     return normalised
+
+
+SENSITIVE_REASON = "the reason is not shown because the configuration is sensitive"
+
+
+def reason(exc: ConfigError, *, sensitive: bool) -> str:
+    """A validation error's text for a caller, unless it could quote a sensitive value (a
+    schema or type mismatch names the offending value)."""
+    return SENSITIVE_REASON if sensitive else str(exc)
 
 
 def validate_default(value_type: str, schema: Mapping[str, Any] | None, default: object) -> Any:
@@ -604,16 +629,16 @@ def resolved_to_dict(resolved: Resolved, mask: bool) -> dict[str, Any]:
     return {
         "value": MASK if mask else resolved.value,
         "source": resolved.source,
-        "effective_from": _rfc3339(resolved.effective_from),
+        "effective_from": _effective_from(resolved.effective_from),
         "version": resolved.version,
     }
 
 
-def _rfc3339(moment: datetime | None) -> str | None:
+def _effective_from(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     _require_aware(moment, "effective_from")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 def _require_aware(moment: object, name: str) -> None:

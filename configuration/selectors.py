@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Q
 from django.utils import timezone
@@ -37,7 +38,6 @@ __all__ = [
     "key_resolution",
     "resolve_institution_uncached",
     "resolve_key_uncached",
-    "rfc3339",
 ]
 
 
@@ -68,10 +68,6 @@ class Answer:
     etag: str
     body: bytes | None
     hit: bool
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _encode(data) -> bytes:
@@ -197,29 +193,44 @@ def _remember(
         cache.store(keys[:1], entry, ttl)
 
 
+def _answer(
+    keys: list[str],
+    at: datetime | None,
+    now: datetime | None,
+    compute: Callable[[datetime], tuple[ResolvedSet, str, bytes | None]],
+) -> Answer:
+    """The answer at ``at`` (None: now) from the cache under ``keys``, else ``compute(moment)``
+    (the resolved set, ETag and body), remembered for as long as it stays true."""
+    now = now or timezone.now()
+    moment = at or now
+    generation, answer = _from_cache(keys, moment)
+    if answer is not None:
+        return answer
+    result, etag, body = compute(moment)
+    _remember(keys, at is not None, generation, result, etag, body, now)
+    return Answer(etag, body, hit=False)
+
+
 def institution_configuration(
     *, code: str, at: datetime | None, mask: bool, now: datetime | None = None
 ) -> Answer:
     """The resolved configuration of institution ``code`` at ``at`` (None: now), as the JSON
     object of the ``values`` member. Masked values for ``mask``. Raises UnknownInstitution."""
-    now = now or timezone.now()
-    moment = at or now
-    keys = cache.institution_keys(code, mask, at)
-    generation, answer = _from_cache(keys, moment)
-    if answer is not None:
-        return answer
-    institution = Institution.objects.filter(code=code).first()
-    if institution is None:
-        raise UnknownInstitution(code)
-    result = resolve_institution_uncached(institution=institution, at=moment)
-    values = {
-        key: resolved_to_dict(entry, mask=mask and key in result.sensitive)
-        for key, entry in result.resolved.items()
-    }
-    body = _encode(values)
-    etag = digest_etag("institution", code, "masked" if mask else "clear", _digest(body))
-    _remember(keys, at is not None, generation, result, etag, body, now)
-    return Answer(etag, body, hit=False)
+
+    def compute(moment: datetime) -> tuple[ResolvedSet, str, bytes | None]:
+        institution = Institution.objects.filter(code=code).first()
+        if institution is None:
+            raise UnknownInstitution(code)
+        result = resolve_institution_uncached(institution=institution, at=moment)
+        values = {
+            key: resolved_to_dict(entry, mask=mask and key in result.sensitive)
+            for key, entry in result.resolved.items()
+        }
+        body = _encode(values)
+        etag = digest_etag("institution", code, "masked" if mask else "clear", _digest(body))
+        return result, etag, body
+
+    return _answer(cache.institution_keys(code, mask, at), at, now, compute)
 
 
 def key_resolution(
@@ -228,28 +239,27 @@ def key_resolution(
     """The resolved value of ``key`` for institution ``code`` (None: global) at ``at`` (None:
     now) as the JSON body of the resolve endpoint; body None when the key resolves to nothing.
     Raises UnknownConfiguration or UnknownInstitution."""
-    now = now or timezone.now()
-    moment = at or now
-    keys = cache.key_keys(key, code, mask, at)
-    generation, answer = _from_cache(keys, moment)
-    if answer is not None:
-        return answer
-    configuration = Configuration.objects.filter(key=key).first()
-    if configuration is None:
-        raise UnknownConfiguration(key)
-    institution = None
-    if code is not None:
-        institution = Institution.objects.filter(code=code).first()
-        if institution is None:
-            raise UnknownInstitution(code)
-    result = resolve_key_uncached(configuration=configuration, institution=institution, at=moment)
-    entry = result.resolved.get(key)
-    if entry is None:
-        body = None
-    else:
-        body = _encode(
-            {"key": key, **resolved_to_dict(entry, mask=mask and key in result.sensitive)}
+
+    def compute(moment: datetime) -> tuple[ResolvedSet, str, bytes | None]:
+        configuration = Configuration.objects.filter(key=key).first()
+        if configuration is None:
+            raise UnknownConfiguration(key)
+        institution = None
+        if code is not None:
+            institution = Institution.objects.filter(code=code).first()
+            if institution is None:
+                raise UnknownInstitution(code)
+        result = resolve_key_uncached(
+            configuration=configuration, institution=institution, at=moment
         )
-    etag = digest_etag("key", key, code or "", "masked" if mask else "clear", _digest(body))
-    _remember(keys, at is not None, generation, result, etag, body, now)
-    return Answer(etag, body, hit=False)
+        entry = result.resolved.get(key)
+        if entry is None:
+            body = None
+        else:
+            body = _encode(
+                {"key": key, **resolved_to_dict(entry, mask=mask and key in result.sensitive)}
+            )
+        etag = digest_etag("key", key, code or "", "masked" if mask else "clear", _digest(body))
+        return result, etag, body
+
+    return _answer(cache.key_keys(key, code, mask, at), at, now, compute)

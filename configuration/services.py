@@ -13,11 +13,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from cbpconfig.dates import rfc3339
 from cbpconfig.services import create_object, delete_object, update_object
 from cbpconfig.versioning import lock
 from configuration import metrics
 from configuration.models import Configuration, ConfigurationValue, Institution
-from configuration.resolution import MASK, ConfigError, validate_value
+from configuration.resolution import MASK, ConfigError, reason, validate_value
 
 __all__ = [
     "create_configuration",
@@ -44,8 +45,7 @@ def _changed(kind: str) -> None:
 def create_institution(*, data: dict[str, Any]) -> Institution:
     """Create an institution (validated by the model's rules; a duplicate code is a 409)."""
     with transaction.atomic():
-        institution = create_object(Institution, data=data)
-    return institution
+        return create_object(Institution, data=data)
 
 
 def update_institution(
@@ -54,8 +54,7 @@ def update_institution(
     """Change an institution; `code` is immutable. StaleVersion when `expected_version` is old."""
     data = {k: v for k, v in data.items() if k != "code"}
     with transaction.atomic():
-        institution = update_object(institution, data=data, expected_version=expected_version)
-    return institution
+        return update_object(institution, data=data, expected_version=expected_version)
 
 
 def delete_institution(*, institution: Institution, expected_version: int | None = None) -> None:
@@ -133,7 +132,7 @@ def _stored_values_still_valid(configuration: Configuration) -> None:
         except ConfigError as exc:
             raise ValidationError(
                 {
-                    "value_type": f"{_describe(row, configuration)} is not a {configuration.value_type}: {exc}"
+                    "value_type": f"{_describe(row, configuration)} is not a {configuration.value_type}: {reason(exc, sensitive=configuration.is_sensitive)}"
                 }
             ) from exc
         try:
@@ -141,14 +140,14 @@ def _stored_values_still_valid(configuration: Configuration) -> None:
         except ConfigError as exc:
             raise ValidationError(
                 {
-                    "schema": f"{_describe(row, configuration)} does not satisfy the new schema: {exc}"
+                    "schema": f"{_describe(row, configuration)} does not satisfy the new schema: {reason(exc, sensitive=configuration.is_sensitive)}"
                 }
             ) from exc
 
 
 def _describe(row: ConfigurationValue, configuration: Configuration) -> str:
-    scope = row.institution.code if row.institution_id else "global"
-    when = row.effective_from.isoformat().replace("+00:00", "Z")
+    scope = row.institution.code if row.institution is not None else "global"
+    when = rfc3339(row.effective_from)
     return f"stored value id {row.pk} ({scope}, effective from {when})"
 
 

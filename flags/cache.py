@@ -29,7 +29,7 @@ def get_or_build(loader: Callable[[], T]) -> T:
     if value is None:
         value = loader()
         _memory.put(NAME, token, value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def clear_local() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy
 from waffle.models import AbstractUserFlag
 
 from flags import rollout
@@ -70,10 +72,15 @@ class Flag(AbstractUserFlag):
     )
     version = models.PositiveIntegerField(default=1, editable=False)
 
+    if TYPE_CHECKING:
+        # waffle's FlagManager is typed for its abstract flag; the same manager, typed for Flag.
+        objects: ClassVar[models.Manager[Flag]]  # type: ignore[assignment]
+
     class Meta(AbstractUserFlag.Meta):
         ordering = ["name"]
-        verbose_name = "flag"
-        verbose_name_plural = "flags"
+        # Lazy like waffle's own (the base Meta's type); no translations are shipped.
+        verbose_name = gettext_lazy("flag")
+        verbose_name_plural = gettext_lazy("flags")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(rollout_percent__gte=0) & models.Q(rollout_percent__lte=100),

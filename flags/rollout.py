@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Final, Literal
 
 __all__ = [
     "ENVIRONMENTS",
@@ -36,10 +36,10 @@ __all__ = [
 
 ENVIRONMENTS = ("development", "staging", "production")
 
-REASON_STATIC = "STATIC"
-REASON_TARGETING_MATCH = "TARGETING_MATCH"
-REASON_SPLIT = "SPLIT"
-REASON_DEFAULT = "DEFAULT"
+REASON_STATIC: Final = "STATIC"
+REASON_TARGETING_MATCH: Final = "TARGETING_MATCH"
+REASON_SPLIT: Final = "SPLIT"
+REASON_DEFAULT: Final = "DEFAULT"
 REASONS = (REASON_STATIC, REASON_TARGETING_MATCH, REASON_SPLIT, REASON_DEFAULT)
 Reason = Literal["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT"]
 

@@ -108,10 +108,9 @@ def anon():
 
 @pytest.fixture
 def staff_user(db, django_user_model):
-    user = django_user_model.objects.create_user(
+    return django_user_model.objects.create_user(
         "staff", "staff@example.com", "s3cret-pass!", is_staff=True
     )
-    return user
 
 
 @pytest.fixture

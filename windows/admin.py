@@ -22,8 +22,15 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
-from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm, VersionedInlineMixin
+from cbpconfig.admin import (
+    ServiceModelAdmin,
+    VersionedAdminForm,
+    VersionedInlineMixin,
+    save_inline_through_services,
+)
+from cbpconfig.console.widgets import RulesEditor, rules_table
 from windows import selectors, services
 from windows.mappers import (
     override_from_row,
@@ -34,18 +41,6 @@ from windows.mappers import (
 )
 from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride, WindowRule
 from windows.scheduling import WindowSpec
-
-RULES_HELP = (
-    "The weekly rules as a JSON list, e.g. "
-    '[{"label": "day", "weekdays": [1,2,3,4,5], "opens": "21:00", "opens_day_offset": -1, '
-    '"closes": "19:00", "closes_day_offset": 0, "effective_from": null, '
-    '"effective_until": null}]. Times "HH:MM" or "HH:MM:SS" in the window\'s time zone; '
-    "opens_day_offset -1 or 0, closes_day_offset 0 or 1."
-)
-OVERRIDE_SESSIONS_HELP = (
-    'Sessions of that date as a JSON list (rules without weekdays), e.g. [{"label": "early", '
-    '"opens": "21:00", "opens_day_offset": -1, "closes": "13:00"}]; [] when closed.'
-)
 
 
 class PrettyJSONField(forms.JSONField):
@@ -69,7 +64,11 @@ def _messages(exc: ValidationError) -> list[str]:
 
 class WindowAdminForm(VersionedAdminForm):
     sessions = PrettyJSONField(
-        help_text=RULES_HELP, widget=forms.Textarea(attrs={"rows": 6, "cols": 120})
+        help_text="One row per session: the weekdays it runs on, when it opens and closes in "
+        "the window's time zone (a Fedwire-style day opens at 21:00 the day before), and the "
+        "business dates it is effective for (empty: always). Blank rows are ignored.",
+        # One row per session rule: weekday boxes, time inputs with their day offsets.
+        widget=RulesEditor(weekly=True),
     )
 
     class Meta:
@@ -127,12 +126,17 @@ class WindowAdminForm(VersionedAdminForm):
         return cleaned
 
 
-class OverrideInlineForm(VersionedAdminForm):
+class OverrideForm(VersionedAdminForm):
+    """An override: its sessions as JSON (empty for none). A row of the window's page as it
+    is (:class:`OverrideInlineFormSet` checks the rows together); its own page adds the
+    window and the check against the stored window (:class:`OverrideAdminForm`)."""
+
     sessions = PrettyJSONField(
         required=False,
         initial=list,
-        help_text=OVERRIDE_SESSIONS_HELP,
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 50}),
+        help_text="That date's sessions (none when closed); an early close is one session "
+        "closing earlier.",
+        widget=RulesEditor(weekly=False, blank_rows=2, addable=False),
     )
 
     class Meta:
@@ -142,6 +146,26 @@ class OverrideInlineForm(VersionedAdminForm):
     def clean_sessions(self):
         value = self.cleaned_data.get("sessions")
         return [] if value in (None, "") else value
+
+
+class OverrideAdminForm(OverrideForm):
+    class Meta(OverrideForm.Meta):
+        fields = ["window", "date", "closed", "sessions", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sessions"].widget.attrs.update(rows=8, cols=80)
+
+    def _post_clean(self):
+        super()._post_clean()  # the model's own rules (reason, sessions' shape, date range)
+        if self.errors or not self.instance.window_id:
+            return
+        try:
+            services.validate_override_definition(
+                window=self.instance.window, override=self.instance
+            )
+        except ValidationError as exc:
+            self.add_error("sessions", _messages(exc))
 
 
 class OverrideInlineFormSet(BaseInlineFormSet):
@@ -189,7 +213,7 @@ class OverrideInlineFormSet(BaseInlineFormSet):
 
 class WindowOverrideInline(VersionedInlineMixin, admin.TabularInline):
     model = WindowOverride
-    form = OverrideInlineForm
+    form = OverrideForm
     formset = OverrideInlineFormSet
     fields = ["date", "closed", "sessions", "reason", "version", "expected_version"]
     readonly_fields = ["version"]
@@ -233,6 +257,15 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         return [*fields, "code"] if obj is not None else fields
 
+    @admin.display(description="Sessions")
+    def sessions(self, obj):
+        """The weekly rules as a table, for staff who may view but not change the window
+        (the editable form shows them in the rules editor)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = WindowRule.objects.filter(window=obj).order_by("position")
+        return rules_table([rule_to_data(rule_from_row(r)) for r in rows])
+
     # -- saving through the services ---------------------------------------------------------
 
     def service_create(self, obj, form):
@@ -251,37 +284,29 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not WindowOverride:  # pragma: no cover - the only inline
-            return super().save_formset(request, form, formset, change)
+            super().save_formset(request, form, formset, change)
+            return
         window = form.instance
-        # Deletions first, then changes, then new dates: each step is checked by the service.
-        # The formset's *_objects lists feed the admin's change message, as formset.save would.
-        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for f in formset.deleted_forms:
-            if f.instance.pk:
-                services.delete_override(
-                    override=f.instance, expected_version=f.cleaned_data.get("expected_version")
-                )
-                formset.deleted_objects.append(f.instance)
-        deleted = set(formset.deleted_forms)
-        changed = [f for f in formset.forms if f not in deleted and f.has_changed()]
-        for f in changed:
-            if f.instance.pk:
-                saved = services.update_override(
-                    override=WindowOverride.objects.get(pk=f.instance.pk),
-                    data=_form_data(f, ("closed", "sessions", "reason")),
-                    expected_version=f.cleaned_data.get("expected_version"),
-                )
-                formset.changed_objects.append((saved, f.changed_data))
-        for f in changed:
-            if not f.instance.pk and f.cleaned_data.get("date"):
-                saved = services.create_override(
-                    window=window, data=_form_data(f, services.OVERRIDE_FIELDS)
-                )
-                formset.new_objects.append(saved)
 
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            services.delete_window(window=obj)
+        def delete(override, expected_version):
+            services.delete_override(override=override, expected_version=expected_version)
+
+        def update(f, expected_version):
+            return services.update_override(
+                override=WindowOverride.objects.get(pk=f.instance.pk),
+                data=_form_data(f, ("closed", "sessions", "reason")),
+                expected_version=expected_version,
+            )
+
+        def create(f):
+            if not f.cleaned_data.get("date"):
+                return None
+            return services.create_override(
+                window=window, data=_form_data(f, services.OVERRIDE_FIELDS)
+            )
+
+        # Deletions first, then changes, then new dates: each step is checked by the service.
+        save_inline_through_services(formset, delete=delete, update=update, create=create)
 
     # -- preview -----------------------------------------------------------------------------
 
@@ -319,9 +344,20 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
                 "admin:{}_{}_preview_add".format(*info), current_app=self.admin_site.name
             )
         extra_context["preview_days"] = selectors.PREVIEW_DAYS
+        if object_id:
+            from cbpconfig.console.home import window_status
+
+            if obj is not None and obj.is_active:
+                extra_context["window_now"] = window_status(obj, timezone.now())
+        if request.method == "POST" and "_preview" in request.POST:
+            # The preview on the form itself: validated like a save, nothing saved, every
+            # unsaved row kept (cbpconfig.console.preview).
+            from cbpconfig.console.preview import render_window_preview
+
+            return render_window_preview(self, request, object_id, form_url, extra_context)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def preview_view(self, request, object_id=None):
+    def preview_view(self, request, object_id=None):  # noqa: C901 - validates form and inlines like a save
         """Validate the posted (unsaved) form and inline overrides like a save would, and show
         the next 14 days of sessions they would give — nothing is saved."""
         obj = None
@@ -398,34 +434,6 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
             "back_url": back,
         }
         return TemplateResponse(request, "admin/windows/processingwindow/preview.html", context)
-
-
-class OverrideAdminForm(VersionedAdminForm):
-    sessions = PrettyJSONField(
-        required=False,
-        initial=list,
-        help_text=OVERRIDE_SESSIONS_HELP,
-        widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
-    )
-
-    class Meta:
-        model = WindowOverride
-        fields = ["window", "date", "closed", "sessions", "reason"]
-
-    def clean_sessions(self):
-        value = self.cleaned_data.get("sessions")
-        return [] if value in (None, "") else value
-
-    def _post_clean(self):
-        super()._post_clean()  # the model's own rules (reason, sessions' shape, date range)
-        if self.errors or not self.instance.window_id:
-            return
-        try:
-            services.validate_override_definition(
-                window=self.instance.window, override=self.instance
-            )
-        except ValidationError as exc:
-            self.add_error("sessions", _messages(exc))
 
 
 @admin.register(WindowOverride)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
-from cbpconfig.validators import MAX_DATE, MIN_DATE
+from cbpconfig.dates import WeekdayError, in_supported_range, iso_weekdays, outside_supported_range
 from windows.scheduling import (
     Override,
     Rule,
@@ -69,29 +69,17 @@ def _date(value: Any, name: str) -> date | None:
         d = value
     else:
         try:
-            d = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+            parsed = (
+                date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+            )
         except ValueError:
-            d = None
-        if d is None:
+            parsed = None
+        if parsed is None:
             raise _Bad(f"{name}: {value!r} is not a date YYYY-MM-DD.")
-    if not MIN_DATE <= d <= MAX_DATE:
-        raise _Bad(f"{name}: {d} is outside the supported range 1900-01-01 to 2199-12-31.")
+        d = parsed
+    if not in_supported_range(d):
+        raise _Bad(outside_supported_range(f"{name}: {d}"))
     return d
-
-
-def _weekdays(value: Any) -> frozenset[int]:
-    if not isinstance(value, list | tuple | set | frozenset) or not all(
-        isinstance(d, int) and not isinstance(d, bool) for d in value
-    ):
-        raise _Bad("weekdays must be a list of ISO weekdays (integers 1-7).")
-    if not value:
-        raise _Bad("weekdays must name at least one ISO weekday (1-7).")
-    bad = [d for d in value if not 1 <= d <= 7]
-    if bad:
-        raise _Bad(f"weekdays: {bad[0]} is not an ISO weekday (1 = Monday .. 7 = Sunday).")
-    if len(set(value)) != len(list(value)):
-        raise _Bad("weekdays must not repeat a day.")
-    return frozenset(value)
 
 
 def _label(value: Any) -> str:
@@ -122,7 +110,7 @@ def parse_rule(data: Any, *, weekly: bool) -> Rule:
             raise _Bad(f"{required} is required.")
     return Rule(
         label=_label(data.get("label", "")),
-        weekdays=_weekdays(data["weekdays"]) if weekly else frozenset(),
+        weekdays=frozenset(iso_weekdays(data["weekdays"])) if weekly else frozenset(),
         opens=_time(data["opens"], "opens"),
         opens_day_offset=_int(data.get("opens_day_offset", 0), "opens_day_offset", (-1, 0)),
         closes=_time(data["closes"], "closes"),
@@ -141,7 +129,7 @@ def _parse_list(items: Any, *, weekly: bool, field: str = "sessions") -> list[Ru
     for i, item in enumerate(items, start=1):
         try:
             rules.append(parse_rule(item, weekly=weekly))
-        except _Bad as exc:
+        except (_Bad, WeekdayError) as exc:
             errors.append(f"session {i}: {exc}")
     if errors:
         raise ValidationError({field: errors})

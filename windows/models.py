@@ -13,7 +13,11 @@ from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
 
 from cbpconfig.models import VersionedModel
-from cbpconfig.validators import validate_supported_date, validate_timezone
+from cbpconfig.validators import (
+    validate_iso_weekdays,
+    validate_supported_date,
+    validate_timezone,
+)
 
 WINDOW_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,63}$"
 
@@ -32,20 +36,9 @@ WINDOW_FIELDS = (
 
 
 def validate_weekdays(value) -> None:
-    """ISO weekdays 1 (Mon) to 7 (Sun), at least one, no duplicates."""
-    if not isinstance(value, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) for d in value
-    ):
-        raise ValidationError("weekdays must be a list of ISO weekdays (integers 1-7).")
-    if not value:
-        raise ValidationError("weekdays must name at least one ISO weekday (1-7).")
-    bad = [d for d in value if not 1 <= d <= 7]
-    if bad:
-        raise ValidationError(
-            f"weekdays: {bad[0]} is not an ISO weekday (1 = Monday .. 7 = Sunday)."
-        )
-    if len(set(value)) != len(value):
-        raise ValidationError("weekdays must not repeat a day.")
+    """ISO weekdays 1 (Mon) to 7 (Sun), at least one, no duplicates; the rule is
+    :func:`cbpconfig.dates.iso_weekdays`."""
+    validate_iso_weekdays(value, field="weekdays")
 
 
 class ProcessingWindow(VersionedModel):

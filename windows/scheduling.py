@@ -1,7 +1,7 @@
 """Processing-window scheduling: sessions, status and overlap validation.
 
-Pure Python (the standard library, and the supported dates from the pure
-``calendars.businessdays``; no Django) so it can be unit-tested and benchmarked in isolation and
+Pure Python (the standard library, and the contract's date conventions from the pure
+``cbpconfig.dates``; no Django) so it can be unit-tested and benchmarked in isolation and
 cached in process memory by the Django side (one :class:`Schedule` per window version and
 calendar version).
 
@@ -37,7 +37,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from calendars.businessdays import MAX_DATE, MIN_DATE
+from cbpconfig.dates import MAX_DATE, MIN_DATE, WeekdayError, iso_weekdays, rfc3339
 
 __all__ = [
     "MAX_SESSION_SPAN_DAYS",
@@ -54,12 +54,7 @@ __all__ = [
     "check_overlaps",
     "check_override_against",
     "format_time",
-    "format_utc",
     "parse_time",
-    "session_to_dict",
-    "sessions_between",
-    "status",
-    "status_to_dict",
 ]
 
 #: Longest ``[start, end]`` span the sessions endpoint accepts (enforced by the API layer).
@@ -213,12 +208,6 @@ def format_time(t: time) -> str:
     return f"{t.hour:02d}:{t.minute:02d}"
 
 
-def format_utc(dt: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``; fractional seconds only when ``dt`` has microseconds."""
-    # isoformat() of a UTC datetime ends in "+00:00" (6 characters).
-    return dt.astimezone(UTC).isoformat()[:-6] + "Z"
-
-
 def _zone(tz: str | tzinfo) -> tzinfo:
     if isinstance(tz, tzinfo):
         return tz
@@ -233,39 +222,23 @@ def _require_aware(at: datetime) -> None:
         raise ScheduleError("'at' must be an aware datetime (with Z or an offset)")
 
 
-def session_to_dict(session: Session, tz: str | tzinfo) -> dict[str, Any]:
-    """The API shape of a session; ``*_local`` are the same instants in zone ``tz``.
+def _session_to_dict(session: Session, zone: tzinfo) -> dict[str, Any]:
+    """The API shape of a session; ``*_local`` are the same instants in ``zone``.
 
     Seconds precision. (Before ~1900 some zones had LMT offsets with seconds, which
     ``isoformat`` then prints as ``+HH:MM:SS``.)
     """
-    zone = _zone(tz)
     o, c = session.opens_at, session.closes_at
     if o.microsecond or c.microsecond:
         o, c = o.replace(microsecond=0), c.replace(microsecond=0)
     return {
         "business_date": session.business_date.isoformat(),
         "label": session.label,
-        "opens_at": o.isoformat()[:-6] + "Z",  # UTC: drop "+00:00"
-        "closes_at": c.isoformat()[:-6] + "Z",
+        "opens_at": rfc3339(o),
+        "closes_at": rfc3339(c),
         "opens_at_local": o.astimezone(zone).isoformat(),
         "closes_at_local": c.astimezone(zone).isoformat(),
         "source": session.source,
-    }
-
-
-def status_to_dict(st: Status, spec: WindowSpec) -> dict[str, Any]:
-    """The API shape of a status answer for window ``spec``."""
-    zone = _zone(spec.timezone)
-    cur, nxt = st.current_session, st.next_session
-    return {
-        "window": spec.code,
-        "at": format_utc(st.at),
-        "is_open": st.is_open,
-        "current_session": session_to_dict(cur, zone) if cur is not None else None,
-        "next_session": session_to_dict(nxt, zone) if nxt is not None else None,
-        "processing_date": st.processing_date.isoformat() if st.processing_date else None,
-        "seconds_until_close": st.seconds_until_close,
     }
 
 
@@ -294,12 +267,10 @@ def _compile_rule(r: Rule) -> _CompiledRule:
 
 # Building frozen dataclasses through their __init__ (object.__setattr__ per field) is the
 # largest cost of a session list; writing the slots directly is ~3x faster.
-_set_fields = (
-    Session.business_date.__set__,  # type: ignore[attr-defined]
-    Session.label.__set__,  # type: ignore[attr-defined]
-    Session.opens_at.__set__,  # type: ignore[attr-defined]
-    Session.closes_at.__set__,  # type: ignore[attr-defined]
-    Session.source.__set__,  # type: ignore[attr-defined]
+# The slots' member descriptors, read from the class dict (typed Any, as they are).
+_set_fields = tuple(
+    vars(Session)[name].__set__
+    for name in ("business_date", "label", "opens_at", "closes_at", "source")
 )
 
 
@@ -312,7 +283,7 @@ def _new_session(
     _new: Callable[[type], Any] = object.__new__,
     _f: tuple[Callable[[Any, Any], None], ...] = _set_fields,
 ) -> Session:
-    s = _new(Session)
+    s: Session = _new(Session)
     _f[0](s, d)
     _f[1](s, label)
     _f[2](s, opens_at)
@@ -435,21 +406,22 @@ class Schedule:
         return self._make(d, rules, SOURCE_REGULAR)
 
     def session_to_dict(self, session: Session) -> dict[str, Any]:
-        """:func:`session_to_dict` in this window's zone, memoized (returns a fresh copy)."""
+        """The API shape of a session in this window's zone, memoized (a fresh copy each
+        time): UTC instants with ``Z``, ``*_local`` the same instants in the window's zone."""
         got = self._dict_memo.get(session)
         if got is None:
-            got = session_to_dict(session, self.tz)
+            got = _session_to_dict(session, self.tz)
             if len(self._dict_memo) >= _MAX_MEMO_DATES:
                 self._dict_memo.clear()
             self._dict_memo[session] = got
         return dict(got)
 
     def status_to_dict(self, st: Status) -> dict[str, Any]:
-        """:func:`status_to_dict` for this window, with memoized session dicts."""
+        """The API shape of a status answer of this window, with memoized session dicts."""
         cur, nxt = st.current_session, st.next_session
         return {
             "window": self.spec.code,
-            "at": format_utc(st.at),
+            "at": rfc3339(st.at),
             "is_open": st.is_open,
             "current_session": self.session_to_dict(cur) if cur is not None else None,
             "next_session": self.session_to_dict(nxt) if nxt is not None else None,
@@ -457,7 +429,7 @@ class Schedule:
             "seconds_until_close": st.seconds_until_close,
         }
 
-    def sessions_between(self, start: date, end: date) -> list[Session]:
+    def sessions_between(self, start: date, end: date) -> list[Session]:  # noqa: C901 - hot path, kept inline
         """Sessions of business dates in ``[start, end]``, ordered by ``opens_at``.
 
         Ties keep business-date order. The span limit is the caller's (API) business.
@@ -605,18 +577,6 @@ class Schedule:
         return Status(at_utc, False, None, None, None, None, False)
 
 
-def sessions_between(
-    spec: WindowSpec, is_business_day: BusinessDayFn, start: date, end: date
-) -> list[Session]:
-    """Sessions of business dates in ``[start, end]`` ordered by ``opens_at`` (one-shot)."""
-    return Schedule(spec, is_business_day).sessions_between(start, end)
-
-
-def status(spec: WindowSpec, is_business_day: BusinessDayFn, at: datetime) -> Status:
-    """Status of the window at ``at`` (one-shot; cache a :class:`Schedule` for speed)."""
-    return Schedule(spec, is_business_day).status(at)
-
-
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
@@ -634,11 +594,10 @@ def _rule_field_problems(rule: Rule, where: str, *, weekly: bool) -> list[str]:
     if rule.closes_day_offset not in (0, 1):
         problems.append(f"{name}: closes_day_offset must be 0 or 1, not {rule.closes_day_offset}")
     if weekly:
-        if not rule.weekdays:
-            problems.append(f"{name}: weekdays must not be empty")
-        bad = sorted(w for w in rule.weekdays if not (isinstance(w, int) and 1 <= w <= 7))
-        if bad:
-            problems.append(f"{name}: weekdays must be ISO weekdays 1..7, not {bad}")
+        try:
+            iso_weekdays(rule.weekdays)
+        except WeekdayError as exc:
+            problems.append(f"{name}: {exc}")
         if (
             rule.effective_from is not None
             and rule.effective_until is not None
@@ -664,6 +623,17 @@ def _fmt_wall(offset: int, t: time) -> str:
 def _describe(s: Session) -> str:
     kind = "override session" if s.source == SOURCE_OVERRIDE else "session"
     return f"{kind} '{s.label}' on {s.business_date.isoformat()}"
+
+
+def _empty_message(s: Session) -> str:
+    return (
+        f"{_describe(s)} does not open before it closes "
+        f"({rfc3339(s.opens_at)} .. {rfc3339(s.closes_at)})"
+    )
+
+
+def _overlap_message(a: Session, b: Session) -> str:
+    return f"{_describe(a)} overlaps {_describe(b)}"
 
 
 def _sweep(
@@ -705,10 +675,7 @@ def _sweep(
                 ("empty", *key_of(s)),
                 s.business_date,
                 s.opens_at,
-                lambda s=s: (
-                    f"{_describe(s)} does not open before it closes "
-                    f"({format_utc(s.opens_at)} .. {format_utc(s.closes_at)})"
-                ),
+                functools.partial(_empty_message, s),
             )
     ordered = sorted(
         (s for s in sessions if s.closes_at > s.opens_at), key=lambda s: (s.opens_at, s.closes_at)
@@ -725,7 +692,7 @@ def _sweep(
                 ("overlap", *key_of(a), *key_of(b), (a.business_date - b.business_date).days),
                 a.business_date,
                 s.opens_at,
-                lambda a=a, b=b: f"{_describe(a)} overlaps {_describe(b)}",
+                functools.partial(_overlap_message, a, b),
             )
         open_now.append(s)
     chosen = [slots[1] or slots[0] for slots in found.values()]
@@ -906,8 +873,10 @@ def _offset_changes(key: str) -> tuple[tuple[int, int, int], ...]:
     return _changes_at(offset, _probe_changes(offset, _PROBE_LO, _PROBE_HI, _DAY_SECONDS))
 
 
-def _changes_at(offset: Callable[[int], int], instants: Iterable[int]) -> tuple:
-    out = []
+def _changes_at(
+    offset: Callable[[int], int], instants: Iterable[int]
+) -> tuple[tuple[int, int, int], ...]:
+    out: list[tuple[int, int, int]] = []
     for t in sorted(set(instants)):
         before, after = offset(t - 1), offset(t)
         if before != after:
@@ -967,7 +936,7 @@ def _clusters_of(tz: str | tzinfo) -> tuple[_Cluster, ...]:
     raise ScheduleError(f"time zone {tz!r} has no IANA key")  # pragma: no cover
 
 
-def _dates_to_check(
+def _dates_to_check(  # noqa: C901 - each clock regime adds its own dates (see above)
     rules: list[Rule], tz: str | tzinfo, first: date, last: date, prefer_from: date
 ) -> set[date]:
     """The business dates whose sessions the overlap check generates (see above)."""
@@ -1051,7 +1020,7 @@ def _quiet_stretch(
     return None
 
 
-def check_overlaps(
+def check_overlaps(  # noqa: C901 - one pass over rules, overrides and the regimes' dates
     rules: Iterable[Rule],
     overrides: Iterable[Override],
     timezone: str,

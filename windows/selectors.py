@@ -25,7 +25,7 @@ from calendars import cache as calendar_cache
 from calendars.businessdays import BusinessCalendar
 from calendars.selectors import business_calendar, business_calendar_with
 from cbpconfig import cache as coherence
-from cbpconfig.validators import MAX_DATE, MIN_DATE
+from cbpconfig.dates import MAX_DATE, MIN_DATE
 from windows import metrics
 from windows.cache import compiled_windows, name
 from windows.mappers import spec_from_rows
@@ -158,21 +158,21 @@ def compiled_window(code: str, *, institution_id: int | None = None) -> Compiled
     if known == state.calendar_code:
         member = snapshot.token(calendar_cache.name(known))
         cal_token = None if member is None else calendar_cache.member_token(known, member)
-    schedule = entry.schedules.get(cal_token) if cal_token else None
-    if schedule is None:
-        if cal_token is not None:
-            cal, cal_token = business_calendar_with([known], {known: cal_token})  # type: ignore[list-item]
-        else:
-            cal, cal_token = business_calendar([state.calendar_code])
-        schedule = entry.schedules.get(cal_token)
-        if schedule is None:
-            metrics.COMPILE_CALENDAR.inc()
-            schedule = Schedule(state.spec, business_day_fn(cal))
-            # Only the newest calendar version is worth keeping.
-            entry.schedules = {cal_token: schedule}
-    else:
+    if cal_token and (schedule := entry.schedules.get(cal_token)) is not None:
         metrics.COMPILE_HIT.inc()
-    return Compiled(state, schedule, cal_token)
+        return Compiled(state, schedule, cal_token)
+    if cal_token is not None:
+        # The token was read for `known`, which is this window's calendar.
+        cal, token = business_calendar_with([state.calendar_code], {state.calendar_code: cal_token})
+    else:
+        cal, token = business_calendar([state.calendar_code])
+    schedule = entry.schedules.get(token)
+    if schedule is None:
+        metrics.COMPILE_CALENDAR.inc()
+        schedule = Schedule(state.spec, business_day_fn(cal))
+        # Only the newest calendar version is worth keeping.
+        entry.schedules = {token: schedule}
+    return Compiled(state, schedule, token)
 
 
 # window code -> its calendar's code as last read here (only a hint: see compiled_window)

@@ -134,6 +134,35 @@ def _write_rules(window: ProcessingWindow, rules: Sequence[Rule]) -> None:
         row.delete()
 
 
+def _refuse_unknown(data: Mapping[str, Any], fields: Sequence[str]) -> None:
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+
+
+def _clean_window(window: ProcessingWindow, sessions: Any) -> list[Rule]:
+    """Check the window's fields and parse its weekly rules (`sessions` in the API's shape;
+    absent: its stored rules), naming the problems of both at once."""
+    if window.timezone is None:
+        window.timezone = ""
+    errors = []
+    try:
+        window.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors.append(exc)
+    rules: list[Rule] = []
+    if sessions is _ABSENT:
+        rules = [rule_from_row(r) for r in WindowRule.objects.filter(window=window)]
+    else:
+        try:
+            rules = parse_rules(sessions)
+        except ValidationError as exc:
+            errors.append(exc)
+    if errors:
+        raise _merge(*errors)
+    return rules
+
+
 def _after_commit(code: str, kind: str, action: str) -> None:
     transaction.on_commit(lambda: metrics.changed(kind, action))
 
@@ -146,24 +175,10 @@ def create_window(*, data: Mapping[str, Any]) -> ProcessingWindow:
     """
     data = dict(data)
     sessions = data.pop("sessions", None)
-    unknown = set(data) - set(WINDOW_FIELDS)
-    if unknown:
-        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    _refuse_unknown(data, WINDOW_FIELDS)
     with transaction.atomic():
         window = ProcessingWindow(**data)
-        if window.timezone is None:
-            window.timezone = ""
-        errors = []
-        try:
-            window.full_clean(validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            errors.append(exc)
-        try:
-            rules = parse_rules(sessions)
-        except ValidationError as exc:
-            errors.append(exc)
-        if errors:
-            raise _merge(*errors)
+        rules = _clean_window(window, sessions)
         validate_window_definition(timezone=window.timezone, calendar=window.calendar, rules=rules)
         window.save()
         _write_rules(window, rules)
@@ -184,9 +199,7 @@ def update_window(
     """
     data = {k: v for k, v in data.items() if k != "code"}
     sessions = data.pop("sessions", _ABSENT)
-    unknown = set(data) - set(WINDOW_FIELDS)
-    if unknown:
-        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    _refuse_unknown(data, WINDOW_FIELDS)
     with transaction.atomic():
         obj = lock(
             ProcessingWindow.objects.select_related("calendar"),
@@ -195,23 +208,7 @@ def update_window(
         )
         for name, value in data.items():
             setattr(obj, name, value)
-        if obj.timezone is None:
-            obj.timezone = ""
-        errors = []
-        try:
-            obj.full_clean(validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            errors.append(exc)
-        rules: list[Rule] = []
-        if sessions is _ABSENT:
-            rules = [rule_from_row(r) for r in WindowRule.objects.filter(window=obj)]
-        else:
-            try:
-                rules = parse_rules(sessions)
-            except ValidationError as exc:
-                errors.append(exc)
-        if errors:
-            raise _merge(*errors)
+        rules = _clean_window(obj, sessions)
         overrides = [override_from_row(o) for o in WindowOverride.objects.filter(window=obj)]
         validate_window_definition(
             timezone=obj.timezone, calendar=obj.calendar, rules=rules, overrides=overrides
@@ -254,9 +251,7 @@ def create_override(*, window: ProcessingWindow, data: Mapping[str, Any]) -> Win
     A second override of the same date is an IntegrityError (409 through the API).
     """
     data = dict(data)
-    unknown = set(data) - set(OVERRIDE_FIELDS)
-    if unknown:
-        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    _refuse_unknown(data, OVERRIDE_FIELDS)
     if data.get("sessions") is None:
         data["sessions"] = []
     with transaction.atomic():
@@ -278,9 +273,7 @@ def update_override(
     """Change an override; its `date` is immutable. Closing it (`closed: true` without
     `sessions`) drops its sessions."""
     data = {k: v for k, v in data.items() if k != "date"}
-    unknown = set(data) - set(OVERRIDE_FIELDS)
-    if unknown:
-        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+    _refuse_unknown(data, OVERRIDE_FIELDS)
     if data.get("closed") is True and "sessions" not in data:
         data["sessions"] = []
     if "sessions" in data and data["sessions"] is None:

@@ -8,17 +8,8 @@ from rest_framework import serializers
 
 from calendars.businessdays import CONVENTIONS
 from calendars.models import Calendar, Holiday, validate_weekend_days
-from cbpconfig.api.serializers import StrictModelSerializer
-from cbpconfig.validators import is_timezone
-
-
-def holidays_until_of(calendar: Calendar) -> date | None:
-    """31 December of the last year that has a holiday (annotated `last_holiday` when the
-    queryset came from the selector, else one query)."""
-    last = getattr(calendar, "last_holiday", None)
-    if last is None and not hasattr(calendar, "last_holiday"):
-        last = calendar.holidays.order_by("-date").values_list("date", flat=True).first()
-    return date(last.year, 12, 31) if last is not None else None
+from calendars.selectors import holidays_until
+from cbpconfig.api.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 
 
 class CalendarSerializer(StrictModelSerializer):
@@ -26,6 +17,7 @@ class CalendarSerializer(StrictModelSerializer):
         child=serializers.IntegerField(min_value=1, max_value=7),
         required=False,
         max_length=6,
+        validators=[validate_weekend_days],
         help_text="ISO weekdays 1 (Mon)-7 (Sun), no duplicates, at most 6; default [6, 7].",
     )
     holidays_until = serializers.SerializerMethodField(
@@ -49,34 +41,14 @@ class CalendarSerializer(StrictModelSerializer):
         read_only_fields = ["version", "created_at", "updated_at"]
         extra_kwargs = {"name": {"allow_blank": False}, "description": {"required": False}}
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance is not None and "code" in self.fields:
-            # The code is in the URL: a PUT need not repeat it (if it does, it must match).
-            self.fields["code"].required = False
-
     def get_holidays_until(self, obj) -> date | None:
-        return holidays_until_of(obj)
-
-    def validate_weekend_days(self, value: list[int]) -> list[int]:
-        from django.core.exceptions import ValidationError
-
-        try:
-            validate_weekend_days(value)
-        except ValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-        return value
-
-    def validate_timezone(self, value: str) -> str:
-        if not is_timezone(value):
-            raise serializers.ValidationError(
-                f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)."
-            )
-        return value
+        return holidays_until(obj)
 
 
 class HolidaySerializer(StrictModelSerializer):
-    calendar = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    calendar: serializers.SlugRelatedField[Calendar] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
     immutable_fields = ("date",)
 
     class Meta:
@@ -88,31 +60,25 @@ class HolidaySerializer(StrictModelSerializer):
             "source": {"help_text": "`manual`, or the import that made it (`holidays:US`, ...)."},
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance is not None and "date" in self.fields:
-            # The date is in the URL: a PUT need not repeat it (if it does, it must match).
-            self.fields["date"].required = False
 
-
-class HolidayImportSerializer(serializers.Serializer):
+class HolidayImportSerializer(StrictSerializer):
     """`{"country": "US", "subdivision": null, "years": [...]}` or `{"market": "ECB", ...}`."""
 
-    country = serializers.CharField(
+    country = StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=10,
         help_text="ISO country code as the holidays package knows it (e.g. US, DE).",
     )
-    subdivision = serializers.CharField(
+    subdivision = StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=64,
         help_text="Subdivision of the country (e.g. CA for California).",
     )
-    market = serializers.CharField(
+    market = StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -124,13 +90,6 @@ class HolidayImportSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="Years to import, spanning at most 50 years.",
     )
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class HolidayImportResultSerializer(serializers.Serializer):

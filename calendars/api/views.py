@@ -15,7 +15,6 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -44,10 +43,16 @@ from calendars.businessdays import (
 )
 from calendars.ical import FeedHoliday, holidays_feed
 from calendars.models import CALENDAR_CODE_PATTERN, Calendar, Holiday
-from cbpconfig.api.etag import digest_etag, none_match
+from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
-from cbpconfig.api.params import parse_date_value, path_date, query_date, query_int
+from cbpconfig.api.params import (
+    path_date,
+    query_date,
+    query_int,
+    query_value,
+)
 from cbpconfig.api.views import IF_MATCH, IF_NONE_MATCH, VersionedModelViewSet
+from cbpconfig.dates import SUPPORTED_RANGE, SUPPORTED_YEARS
 
 MAX_JOINT_CALENDARS = 10
 _CODE = re.compile(CALENDAR_CODE_PATTERN)
@@ -71,9 +76,21 @@ CODES_PATH = OpenApiParameter(
     ),
 )
 FEED_FILTERS = [
-    OpenApiParameter("year", OpenApiTypes.INT, description="Only this year's holidays."),
-    OpenApiParameter("start", OpenApiTypes.DATE, description="Holidays on or after this date."),
-    OpenApiParameter("end", OpenApiTypes.DATE, description="Holidays on or before this date."),
+    OpenApiParameter(
+        "year",
+        {"type": "integer", "minimum": SUPPORTED_YEARS.start, "maximum": SUPPORTED_YEARS[-1]},
+        description=f"Only this year's holidays ({SUPPORTED_YEARS.start}..{SUPPORTED_YEARS[-1]}).",
+    ),
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.DATE,
+        description=f"Holidays on or after this date (within {SUPPORTED_RANGE}).",
+    ),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.DATE,
+        description=f"Holidays on or before this date (within {SUPPORTED_RANGE}).",
+    ),
 ]
 ERRORS = {
     400: OpenApiResponse(description="Bad parameter (the body names it)"),
@@ -210,9 +227,16 @@ class ICalendarRenderer(BaseRenderer):
 
 
 class HolidayFeedView(APIView):
-    """The holidays as an RFC 5545 feed: one all-day VEVENT per holiday, stable UIDs."""
+    """The holidays as an RFC 5545 feed: one all-day VEVENT per holiday, stable UIDs. Errors
+    are JSON (application/json), whatever format was asked for."""
 
     renderer_classes = [JSONRenderer, ICalendarRenderer]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
     @extend_schema(
         summary="The holidays as an iCalendar feed (text/calendar)",
@@ -228,15 +252,14 @@ class HolidayFeedView(APIView):
     )
     def get(self, request, code):
         calendar = get_object_or_404(Calendar, code=code)
-        params = request.query_params
-        year = parse_year(params["year"]) if params.get("year") else None
-        start = parse_date_value("start", params["start"]) if params.get("start") else None
-        end = parse_date_value("end", params["end"]) if params.get("end") else None
+        raw_year = query_value(request, "year", "a year such as 2026")
+        year = parse_year(raw_year) if raw_year is not None else None
+        start = query_date(request, "start", required=False)
+        end = query_date(request, "end", required=False)
         # Name and timezone changes bump data_version too, so the token covers the document.
         etag = digest_etag("ics", selectors.calendar_data_version(calendar), year, start, end)
-        if none_match(request, etag):
-            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-        else:
+
+        def feed():
             rows = selectors.holidays_of(calendar, year=year, start=start, end=end).values_list(
                 "date", "name", "source", "version", "updated_at"
             )
@@ -248,8 +271,9 @@ class HolidayFeedView(APIView):
             )
             response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
             response["Content-Disposition"] = f'inline; filename="{calendar.code}-holidays.ics"'
-        response["ETag"] = etag
-        return response
+            return response
+
+        return conditional_response(request, etag, feed)
 
 
 # --- business days ---------------------------------------------------------------------------
@@ -301,9 +325,8 @@ class BusinessDayView(APIView):
         cal, token = resolve_calendar(codes)
         params = self.params(request)
         etag = digest_etag(token, self.operation, *params)
-        if none_match(request, etag):
-            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-        else:
+
+        def answer():
             try:
                 data = self.answer(cal, *params)
             except BusinessDayError as exc:
@@ -314,9 +337,9 @@ class BusinessDayView(APIView):
             # The answer is a small dict of strings, ints and bools: encode it directly rather
             # than through DRF's renderer machinery (measurably cheaper on the hot path; the
             # bytes are what JSONRenderer would produce).
-            response = HttpResponse(_encode(data), content_type="application/json")
-        response["ETag"] = etag
-        return response
+            return HttpResponse(_encode(data), content_type="application/json")
+
+        return conditional_response(request, etag, answer)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -378,7 +401,7 @@ class AddView(BusinessDayView):
         [DATE_Q, DAYS_Q, ROLL_Q],
         AddAnswerSerializer,
         "`numpy.busday_offset(date, days, roll=R)`: the date is first rolled by the "
-        "convention, then moved. A result outside 1900-01-01..2199-12-31 is a 400.",
+        f"convention, then moved. A result outside {SUPPORTED_RANGE} is a 400.",
     )
     def get(self, request, codes):
         return super().get(request, codes)
@@ -419,32 +442,31 @@ class AdjustView(BusinessDayView):
         return {"date": day.isoformat(), "convention": convention, "result": result.isoformat()}
 
 
-class NextView(BusinessDayView):
+class StepView(BusinessDayView):
+    """One step to the neighbouring business day: `operation` names the calendar's method
+    (`next` or `previous`)."""
+
+    def params(self, request):
+        return (query_date(request, "date"),)
+
+    def answer(self, cal, day):
+        return {"date": day.isoformat(), "result": getattr(cal, self.operation)(day).isoformat()}
+
+
+class NextView(StepView):
     operation = "next"
 
     @_bd_schema("The first business day strictly after the date", [DATE_Q], StepAnswerSerializer)
     def get(self, request, codes):
         return super().get(request, codes)
 
-    def params(self, request):
-        return (query_date(request, "date"),)
 
-    def answer(self, cal, day):
-        return {"date": day.isoformat(), "result": cal.next(day).isoformat()}
-
-
-class PreviousView(BusinessDayView):
+class PreviousView(StepView):
     operation = "previous"
 
     @_bd_schema("The last business day strictly before the date", [DATE_Q], StepAnswerSerializer)
     def get(self, request, codes):
         return super().get(request, codes)
-
-    def params(self, request):
-        return (query_date(request, "date"),)
-
-    def answer(self, cal, day):
-        return {"date": day.isoformat(), "result": cal.previous(day).isoformat()}
 
 
 class CountView(BusinessDayView):

@@ -10,13 +10,18 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from rest_framework import authentication, exceptions
 
 from cbpconfig.logging import set_institution
 from cbpconfig.models import APIKey
+
+if TYPE_CHECKING:  # DRF's settings import this module (DEFAULT_AUTHENTICATION_CLASSES)
+    from rest_framework.request import Request
 
 _CACHE: dict[str, tuple[float, KeyInfo]] = {}
 _LOCK = threading.Lock()
@@ -27,7 +32,7 @@ _MAX_ENTRIES = 10000
 class KeyInfo:
     """What a request needs to know about its API key (request.auth)."""
 
-    id: int
+    id: str  # the key's primary key (djangorestframework-api-key: a string)
     name: str
     institution_id: int | None
     institution_code: str | None
@@ -60,10 +65,10 @@ class KeyPrincipal:
     def get_username(self) -> str:
         return self.username
 
-    def has_perm(self, perm, obj=None) -> bool:
+    def has_perm(self, perm: str, obj: object = None) -> bool:
         return False
 
-    def has_perms(self, perms, obj=None) -> bool:
+    def has_perms(self, perms: Iterable[str], obj: object = None) -> bool:
         return False
 
     def __str__(self) -> str:
@@ -97,7 +102,7 @@ def _lookup(raw_key: str) -> KeyInfo | None:
         id=key.pk,
         name=key.name,
         institution_id=key.institution_id,
-        institution_code=key.institution.code if key.institution_id else None,
+        institution_code=key.institution.code if key.institution is not None else None,
         can_write=key.can_write and key.institution_id is None,
     )
     ttl = getattr(settings, "CBP_API_KEY_CACHE_SECONDS", 5)
@@ -111,7 +116,7 @@ def _lookup(raw_key: str) -> KeyInfo | None:
 class APIKeyAuthentication(authentication.BaseAuthentication):
     keywords = ("api-key", "bearer")
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[KeyPrincipal, KeyInfo] | None:
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header:
             return None
@@ -125,9 +130,9 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         if info is None:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
         # The audit middleware reads the actor lazily from the Django request.
-        request._request.cbp_actor_name = info.actor_name
+        request._request.cbp_actor_name = info.actor_name  # type: ignore[attr-defined]  # ours
         set_institution(info.institution_code)
         return KeyPrincipal(info), info
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: Request) -> str:
         return 'Api-Key realm="api"'

@@ -5,6 +5,7 @@ Mounted only when CBP_BENCH_ENDPOINTS is on (development only)."""
 from django.core.cache import cache
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,5 +16,5 @@ class RedisGetView(APIView):
     throttle_classes = []
 
     @extend_schema(exclude=True)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"value": cache.get("bench:baseline")})

@@ -3,18 +3,24 @@
 Stored objects: `ETag: "<version>"`; PUT/PATCH/DELETE with `If-Match: "<version>"` pass the
 expected version to the service, which checks it under a row lock (412 if stale).
 Computed answers: a strong ETag derived from the answer (or from the versions it was computed
-from), and 304 when If-None-Match names it.
+from), and 304 when If-None-Match names it. Every conditional read, of a stored object or of
+a computed answer, is sent by :func:`conditional_response`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from rest_framework import status
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotModified
 from rest_framework.response import Response
 
 from cbpconfig.api.exceptions import PreconditionFailed
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 _TAG = re.compile(r'^\s*(?:W/)?"([^"]*)"\s*$')
 
@@ -23,7 +29,7 @@ def version_etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(request) -> int | None:
+def expected_version(request: HttpRequest | Request) -> int | None:
     """The version named by If-Match, None when absent. `*` means any version. A malformed or
     non-numeric tag cannot match any version: 412."""
     raw = request.META.get("HTTP_IF_MATCH")
@@ -41,7 +47,7 @@ def expected_version(request) -> int | None:
     return int(match.group(1))
 
 
-def none_match(request, etag: str) -> bool:
+def none_match(request: HttpRequest | Request, etag: str) -> bool:
     """True when If-None-Match names this ETag (or is *)."""
     raw = request.META.get("HTTP_IF_NONE_MATCH")
     if not raw:
@@ -56,7 +62,7 @@ def none_match(request, etag: str) -> bool:
     return False
 
 
-def digest_etag(*parts) -> str:
+def digest_etag(*parts: object) -> str:
     h = hashlib.blake2b(digest_size=12)
     for part in parts:
         h.update(str(part).encode())
@@ -64,11 +70,20 @@ def digest_etag(*parts) -> str:
     return f'"{h.hexdigest()}"'
 
 
-def conditional_response(request, data, etag: str, **kwargs) -> Response:
-    """200 with the ETag, or 304 when the caller already has it."""
+def conditional_response(
+    request: HttpRequest | Request, etag: str, answer: Callable[[], Any]
+) -> HttpResponseBase:
+    """The one conditional (304) answer of the API, with `ETag: <etag>` either way.
+
+    304 Not Modified when If-None-Match names `etag` — `answer` is not called, so a 304 costs
+    no computation —, else what `answer()` returns: a response as it is (a pre-encoded body,
+    an iCalendar document), or data for a DRF `Response`."""
+    response: HttpResponseBase
     if none_match(request, etag):
-        response = Response(status=status.HTTP_304_NOT_MODIFIED)
+        response = HttpResponseNotModified()
     else:
-        response = Response(data, **kwargs)
+        response = answer()
+        if not isinstance(response, HttpResponseBase):
+            response = Response(response)
     response["ETag"] = etag
     return response

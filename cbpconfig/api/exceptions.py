@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponseBase, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
@@ -58,7 +59,7 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def validation_error_body(exc: DjangoValidationError):
+def validation_error_body(exc: DjangoValidationError) -> dict[str, Any]:
     if hasattr(exc, "error_dict"):
         return {
             ("detail" if field == "__all__" else field): [str(m) for m in messages]
@@ -67,7 +68,7 @@ def validation_error_body(exc: DjangoValidationError):
     return {"detail": " ".join(str(m) for m in exc.messages)}
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_error_body(exc))
     elif isinstance(exc, StaleVersion):
@@ -112,7 +113,7 @@ def reject(field: str, message: str) -> exceptions.ValidationError:
 _OFREP_FLAG_PATH = re.compile(r"^/ofrep/v1/evaluate/flags/(?P<key>[^/]+)/?$")
 
 
-def _family(request) -> str | None:
+def _family(request: HttpRequest) -> str | None:
     path = request.path_info or request.path
     if path.startswith("/ofrep/"):
         return "ofrep"
@@ -121,13 +122,15 @@ def _family(request) -> str | None:
     return None
 
 
-def _json_error(request, status_code: int, detail: str, ofrep_code: str = "GENERAL"):
+def _json_error(
+    request: HttpRequest, status_code: int, detail: str, ofrep_code: str = "GENERAL"
+) -> JsonResponse | None:
     """The error body of the path's family, or None when the path is not an API path."""
     family = _family(request)
     if family == "api":
         return JsonResponse({"detail": detail}, status=status_code)
     if family == "ofrep":
-        body = {}
+        body: dict[str, Any] = {}
         match = _OFREP_FLAG_PATH.match(request.path_info or request.path)
         if match:
             body["key"] = match["key"]
@@ -136,7 +139,11 @@ def _json_error(request, status_code: int, detail: str, ofrep_code: str = "GENER
     return None
 
 
-def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+def bad_request(
+    request: HttpRequest,
+    exception: Exception,
+    template_name: str = defaults.ERROR_400_TEMPLATE_NAME,
+) -> HttpResponseBase:
     """handler400: Django refused the request before any view ran (e.g. a body over the upload
     limit read by middleware, too many form fields): 413 for a body too large, else 400."""
     if isinstance(exception, RequestDataTooBig):
@@ -150,24 +157,36 @@ def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NA
     return response or defaults.bad_request(request, exception, template_name)
 
 
-def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+def permission_denied(
+    request: HttpRequest,
+    exception: Exception,
+    template_name: str = defaults.ERROR_403_TEMPLATE_NAME,
+) -> HttpResponseBase:
     response = _json_error(request, 403, "You do not have permission to perform this action.")
     return response or defaults.permission_denied(request, exception, template_name)
 
 
-def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+def page_not_found(
+    request: HttpRequest,
+    exception: Exception,
+    template_name: str = defaults.ERROR_404_TEMPLATE_NAME,
+) -> HttpResponseBase:
     response = _json_error(request, 404, "Not found.")
     return response or defaults.page_not_found(request, exception, template_name)
 
 
-def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+def server_error(
+    request: HttpRequest, template_name: str = defaults.ERROR_500_TEMPLATE_NAME
+) -> HttpResponseBase:
     response = _json_error(
         request, 500, "Internal server error; the request id names it in the logs."
     )
     return response or defaults.server_error(request, template_name)
 
 
-def csrf_failure(request, reason="", template_name="403_csrf.html"):
+def csrf_failure(
+    request: HttpRequest, reason: str = "", template_name: str = "403_csrf.html"
+) -> HttpResponseBase:
     """CSRF_FAILURE_VIEW: JSON under /api/ and /ofrep/ (DRF's own session check already answers
     there; this covers any non-DRF view), Django's page elsewhere."""
     response = _json_error(request, 403, f"CSRF Failed: {reason}" if reason else "CSRF Failed.")

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.pagination import PageNumberPagination
 
 from cbpconfig.api.params import parse_int_value, query_value
+
+if TYPE_CHECKING:  # DRF's settings import this module (DEFAULT_PAGINATION_CLASS)
+    from django.core.paginator import Paginator
+    from django.db.models import QuerySet
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+_Row = TypeVar("_Row")
 
 
 class StrictPageNumberPagination(PageNumberPagination):
@@ -21,21 +32,26 @@ class StrictPageNumberPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def paginate_queryset(self, queryset, request, view=None):
+    def paginate_queryset(
+        self,
+        queryset: QuerySet[Any, _Row] | Sequence[_Row],
+        request: Request,
+        view: APIView | None = None,
+    ) -> list[_Row] | None:
         if hasattr(queryset, "ordered") and not queryset.ordered:
             raise ImproperlyConfigured(
                 f"{type(view).__name__ if view else 'view'} paginates an unordered queryset"
             )
         return super().paginate_queryset(queryset, request, view)
 
-    def get_page_size(self, request):
+    def get_page_size(self, request: Request) -> int:
         name = self.page_size_query_param
         raw = query_value(request, name, f"an integer from 1 to {self.max_page_size}")
         if raw is None:
             return self.page_size
         return min(parse_int_value(name, raw, low=1), self.max_page_size)
 
-    def get_page_number(self, request, paginator):
+    def get_page_number(self, request: Request, paginator: Paginator[Any]) -> int:
         name = self.page_query_param
         raw = query_value(request, name, "an integer from 1")
         if raw is None:
@@ -44,7 +60,7 @@ class StrictPageNumberPagination(PageNumberPagination):
             return paginator.num_pages
         return parse_int_value(name, raw, low=1)
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_query_param:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Literal, overload
 
 from django.utils import timezone
 
 from cbpconfig.api.exceptions import reject
+from cbpconfig.dates import in_supported_range, outside_supported_range
 
-MIN_DATE = date(1900, 1, 1)
-MAX_DATE = date(2199, 12, 31)
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -21,23 +24,33 @@ def parse_date_value(name: str, raw: str) -> date:
         value = date.fromisoformat(raw)
     except ValueError:
         raise reject(name, f"{raw!r} is not a valid calendar date.") from None
-    if not MIN_DATE <= value <= MAX_DATE:
-        raise reject(name, f"{raw} is outside the supported range 1900-01-01 to 2199-12-31.")
+    if not in_supported_range(value):
+        raise reject(name, outside_supported_range(raw))
     return value
 
 
-def query_value(request, name: str, expected: str) -> str | None:
+def query_value(request: Request, name: str, expected: str) -> str | None:
     """The raw value of a query parameter, or None when it is absent. Present but empty
     (`?at=`) is a 400 naming it: an empty value is not a value of any type, and silently
     reading it as "absent" would answer a question the caller did not ask. `expected`
     describes a good value in the message."""
-    raw = request.query_params.get(name)
+    raw: str | None = request.query_params.get(name)
     if raw is not None and not raw.strip():
         raise reject(name, f"This parameter must not be empty ({expected}).")
     return raw
 
 
-def query_date(request, name: str, *, required: bool = True, default: date | None = None) -> date:
+@overload
+def query_date(
+    request: Request, name: str, *, required: Literal[True] = True, default: None = None
+) -> date: ...
+@overload
+def query_date(
+    request: Request, name: str, *, required: bool, default: date | None = None
+) -> date | None: ...
+def query_date(
+    request: Request, name: str, *, required: bool = True, default: date | None = None
+) -> date | None:
     raw = query_value(request, name, "YYYY-MM-DD")
     if raw is None:
         if required:
@@ -59,13 +72,13 @@ def parse_datetime_value(name: str, raw: str) -> datetime:
     try:
         value = value.astimezone(UTC)
     except OverflowError:
-        raise reject(name, "Outside the supported range 1900-01-01 to 2199-12-31.") from None
-    if not MIN_DATE <= value.date() <= MAX_DATE:
-        raise reject(name, "Outside the supported range 1900-01-01 to 2199-12-31.")
+        raise reject(name, outside_supported_range()) from None
+    if not in_supported_range(value):
+        raise reject(name, outside_supported_range())
     return value
 
 
-def query_datetime(request, name: str, *, default_now: bool = True) -> datetime | None:
+def query_datetime(request: Request, name: str, *, default_now: bool = True) -> datetime | None:
     raw = query_value(request, name, "a date-time such as 2026-12-24T13:00:00Z")
     if raw is None:
         return timezone.now() if default_now else None
@@ -87,7 +100,9 @@ def parse_int_value(name: str, raw: str, *, low: int, high: int | None = None) -
     return value
 
 
-def query_int(request, name: str, *, low: int, high: int | None, default: int | None = None) -> int:
+def query_int(
+    request: Request, name: str, *, low: int, high: int | None, default: int | None = None
+) -> int:
     raw = query_value(request, name, "an integer")
     if raw is None:
         if default is None:
@@ -96,7 +111,7 @@ def query_int(request, name: str, *, low: int, high: int | None, default: int | 
     return parse_int_value(name, raw, low=low, high=high)
 
 
-def query_bool(request, name: str, default: bool | None = None) -> bool | None:
+def query_bool(request: Request, name: str, default: bool | None = None) -> bool | None:
     raw = query_value(request, name, "true or false")
     if raw is None:
         return default

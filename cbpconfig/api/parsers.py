@@ -10,13 +10,19 @@ rest of the service (serializers, JSON Schema validation, the audit log) can wal
   :class:`BodyTooLarge` (413 on the API; OFREP answers 400 ``PARSE_ERROR``, as its
   specification has no 413).
 - Depth: at most :data:`MAX_DEPTH` nested arrays/objects, else :class:`BodyParseError` (400).
-- ``NaN``/``Infinity`` are not JSON and are refused, as DRF's strict parser does.
+- ``NaN``/``Infinity`` are not JSON and are refused, as DRF's strict parser does; so is a
+  number too large for a double (``1e400``), which Python would read as infinity.
+- A string (or object key) holding a lone UTF-16 surrogate (``"\\ud800"``) is refused: it is
+  no Unicode text, and PostgreSQL can store it neither in ``text`` nor in ``jsonb``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -44,8 +50,15 @@ def max_body_bytes() -> int | None:
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"the number {text[:40]} is too large (not a finite double)")
+    return value
 
 
 def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
@@ -58,7 +71,7 @@ def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
     except (UnicodeDecodeError, LookupError) as exc:
         raise BodyParseError(f"JSON parse error - the body is not {encoding}: {exc}") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise BodyParseError(
             f"JSON parse error - the document is nested deeper than {MAX_DEPTH} levels."
@@ -69,7 +82,32 @@ def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
         raise BodyParseError(
             f"JSON parse error - the document is nested deeper than {MAX_DEPTH} levels."
         )
+    if _has_lone_surrogate(data):
+        raise BodyParseError(
+            "JSON parse error - a string holds a lone UTF-16 surrogate (such as \\ud800), "
+            "which is not Unicode text."
+        )
     return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """True when a string or object key in ``data`` holds a surrogate code point (json.loads
+    joins a valid \\ud83d\\ude00 pair into one character, so any left is a lone one)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _deeper_than(data: Any, limit: int) -> bool:
@@ -77,6 +115,7 @@ def _deeper_than(data: Any, limit: int) -> bool:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):
@@ -93,7 +132,12 @@ class SafeJSONParser(JSONParser):
     """DRF's JSON parser on :func:`parse_json_body`: a 400 in the API's error shape for a body
     that is not JSON or nests too deeply, a 413 for one over the upload limit."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         limit = max_body_bytes()

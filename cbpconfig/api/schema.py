@@ -53,11 +53,13 @@ from __future__ import annotations
 import copy
 from functools import cache
 
+from django.views import View
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, is_serializer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -309,3 +311,12 @@ def document_common_responses(result, generator, request, public):
             operation["responses"] = dict(sorted(responses.items()))
     _close_request_bodies(result, generator)
     return result
+
+
+class SwaggerUIView(SpectacularSwaggerSplitView):
+    """Swagger UI (/api/docs/). OPTIONS answers Django's plain 200 with ``Allow``: DRF's
+    metadata answer would go through the page's template renderer, which has no template for
+    it (a 500)."""
+
+    def options(self, request, *args, **kwargs):
+        return View.options(self, request, *args, **kwargs)

@@ -1,16 +1,64 @@
-"""Serializer bases: input validation and output shape only."""
+"""Serializer bases: input validation and output shape only.
+
+Text input is strict and bounded, written once here for every model serializer:
+
+- :class:`StrictCharField` refuses a JSON value that is not a string (DRF's ``CharField``
+  would store ``123`` as ``"123"``); ``StrictModelSerializer`` builds it for every model
+  ``CharField`` and ``TextField``.
+- Every free-text field (a model ``TextField``: descriptions, a flag's ``note``) accepts at
+  most :data:`TEXT_MAX_LENGTH` characters (documented as ``maxLength``); a ``CharField``
+  keeps its model's ``max_length``.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from auditlog import get_logentry_model
 from django.contrib.contenttypes.models import ContentType
+from django.db import models
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator, UniqueValidator
 
 AuditEntry = get_logentry_model()
 
+if TYPE_CHECKING:  # the mixin goes in front of a serializer class
+    _SerializerBase = serializers.Serializer[Any]
+else:
+    _SerializerBase = object
 
-class StrictModelSerializer(serializers.ModelSerializer):
+
+# The longest free text (a description, a note) the API accepts, in characters.
+TEXT_MAX_LENGTH = 2000
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses a value that is not a string (a number, a boolean, a list):
+    400 "Not a valid string." rather than DRF's silent ``str(value)``."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class RefuseUnknownFields(_SerializerBase):
+    """A body key that is no field of the serializer is a 400 naming it ("Unknown field."):
+    a typo must not be silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(RefuseUnknownFields, serializers.Serializer[Any]):
+    """A serializer (a request body, a nested object) that refuses unknown fields."""
+
+
+class StrictModelSerializer(RefuseUnknownFields, serializers.ModelSerializer[Any]):
     """A ModelSerializer for service-backed writes.
 
     - Uniqueness is left to the database so a duplicate is a 409 (the contract), not DRF's 400.
@@ -20,7 +68,23 @@ class StrictModelSerializer(serializers.ModelSerializer):
 
     immutable_fields: tuple[str, ...] = ()
 
-    def build_field(self, *args, **kwargs):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
+    def build_standard_field(
+        self, field_name: str, model_field: Any
+    ) -> tuple[type[serializers.Field[Any, Any, Any, Any]], dict[str, Any]]:
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.TextField) and "max_length" not in field_kwargs:
+            field_kwargs["max_length"] = TEXT_MAX_LENGTH
+        return field_class, field_kwargs
+
+    def build_field(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[type[serializers.Field[Any, Any, Any, Any]], dict[str, Any]]:
         field_class, field_kwargs = super().build_field(*args, **kwargs)
         validators = field_kwargs.get("validators")
         if validators:
@@ -29,20 +93,10 @@ class StrictModelSerializer(serializers.ModelSerializer):
             ]
         return field_class, field_kwargs
 
-    def get_validators(self):
+    def get_validators(self) -> list[Any]:
         return [v for v in super().get_validators() if not isinstance(v, UniqueTogetherValidator)]
 
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(
-                set(data) - writable - {n for n, f in self.fields.items() if f.read_only}
-            )
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
-
-    def validate(self, attrs):
+    def validate(self, attrs: Any) -> Any:
         attrs = super().validate(attrs)
         if self.instance is not None:
             errors = {
@@ -58,7 +112,7 @@ class StrictModelSerializer(serializers.ModelSerializer):
 _ACTIONS = {0: "create", 1: "update", 2: "delete", 3: "access"}
 
 
-class AuditEntrySerializer(serializers.ModelSerializer):
+class AuditEntrySerializer(serializers.ModelSerializer[Any]):
     action = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
     actor = serializers.SerializerMethodField()
@@ -80,17 +134,18 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "request_id",
         ]
 
-    def get_action(self, obj) -> str:
+    def get_action(self, obj: Any) -> str:
         return _ACTIONS.get(obj.action, str(obj.action))
 
-    def get_model(self, obj) -> str:
+    def get_model(self, obj: Any) -> str:
         ct: ContentType = obj.content_type
         return f"{ct.app_label}.{ct.model}"
 
-    def get_actor(self, obj) -> str | None:
-        return obj.actor_display
+    def get_actor(self, obj: Any) -> str | None:
+        actor: str | None = obj.actor_display
+        return actor
 
-    def get_changes(self, obj) -> dict:
+    def get_changes(self, obj: Any) -> dict[str, Any]:
         changes = obj.changes
         if isinstance(changes, str):  # entries written before JSON changes were on
             import json

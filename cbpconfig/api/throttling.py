@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,6 +23,10 @@ from rest_framework.throttling import BaseThrottle
 
 from cbpconfig.api.permissions import key_of
 from cbpconfig.audit import client_ip
+
+if TYPE_CHECKING:  # DRF's views import this module (DEFAULT_THROTTLE_CLASSES)
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 logger = logging.getLogger("cbpconfig.throttle")
 
@@ -56,7 +61,7 @@ def reset_local_counts() -> None:
 
 
 class ClientRateThrottle(BaseThrottle):
-    def get_ident_key(self, request) -> str:
+    def get_ident_key(self, request: Request) -> str:
         key = key_of(request)
         if key is not None:
             return f"k{key.id}"
@@ -65,10 +70,11 @@ class ClientRateThrottle(BaseThrottle):
             return f"u{user.pk}"
         return f"a{client_ip(request)}"
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        framework: dict[str, Any] = settings.REST_FRAMEWORK
         rate = (
             getattr(settings, "CBP_THROTTLE_RATE", None)
-            or settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["client"]
+            or framework["DEFAULT_THROTTLE_RATES"]["client"]
         )
         limit, duration = parse_rate(rate)
         now = time.time()
@@ -120,5 +126,5 @@ class ClientRateThrottle(BaseThrottle):
             cache.set(name, amount, duration + 1)
             return amount
 
-    def wait(self):
+    def wait(self) -> float:
         return max(0.0, self.window_end - time.time())

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import django_filters
 from auditlog import get_logentry_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpResponseBase
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from cbpconfig.api.etag import conditional_response, expected_version, version_etag
 from cbpconfig.api.params import parse_datetime_value, query_value
@@ -18,6 +24,8 @@ AuditEntry = get_logentry_model()
 
 _UPDATES = ("update", "partial_update")
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 
 class VersionedModelViewSet(
     mixins.ListModelMixin,
@@ -25,7 +33,7 @@ class VersionedModelViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Any],
 ):
     """CRUD over a versioned model where every write goes through a service.
 
@@ -46,21 +54,23 @@ class VersionedModelViewSet(
     lookup_field = "code"
     schema = VersionedAutoSchema()
 
-    def get_serializer(self, *args, **kwargs):
+    def get_serializer(self, *args: Any, **kwargs: Any) -> BaseSerializer[Any]:
         serializer = super().get_serializer(*args, **kwargs)
-        if self.action in _UPDATES:
+        if self.action in _UPDATES and isinstance(serializer, serializers.Serializer):
             for name in getattr(serializer, "immutable_fields", ()):
                 if name in serializer.fields:
                     serializer.fields[name].required = False
         return serializer
 
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(  # type: ignore[override]  # a 304 is no DRF Response; DRF accepts any
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         instance = self.get_object()
         return conditional_response(
             request, version_etag(instance.version), lambda: self.get_serializer(instance).data
         )
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         instance = self.perform_create(serializer)
@@ -68,52 +78,56 @@ class VersionedModelViewSet(
         response["ETag"] = version_etag(instance.version)
         return response
 
-    def update(self, request, *args, **kwargs):
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         partial = kwargs.pop("partial", False)
         instance = self.get_object()
         serializer = self.get_serializer(instance, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        instance = self.perform_update(serializer, expected_version(request))
+        instance = self.perform_versioned_update(serializer, expected_version(request))
         response = Response(self.get_serializer(instance).data)
         response["ETag"] = version_etag(instance.version)
         return response
 
-    def destroy(self, request, *args, **kwargs):
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()
-        self.perform_destroy(instance, expected_version(request))
+        self.perform_versioned_destroy(instance, expected_version(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # The writes, declared by each viewset: `create_service(data=..., **service_create_kwargs())`,
     # `update_service(<service_object>=obj, data=..., expected_version=...)` and
     # `delete_service(<service_object>=obj, expected_version=...)`, wrapped in staticmethod.
+    # Declared, not defined: a viewset without one fails on the write it cannot do.
     service_object: str = ""
-    create_service = None
-    update_service = None
-    delete_service = None
+    create_service: Callable[..., Any]
+    update_service: Callable[..., Any]
+    delete_service: Callable[..., None]
 
-    def service_data(self, serializer) -> dict:
-        return serializer.validated_data
+    def service_data(self, serializer: BaseSerializer[Any]) -> dict[str, Any]:
+        data: dict[str, Any] = serializer.validated_data
+        return data
 
-    def service_create_kwargs(self) -> dict:
+    def service_create_kwargs(self) -> dict[str, Any]:
         return {}
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: BaseSerializer[Any]) -> Any:
         return self.create_service(
             data=self.service_data(serializer), **self.service_create_kwargs()
         )
 
-    def perform_update(self, serializer, expected_version):
+    def perform_versioned_update(
+        self, serializer: BaseSerializer[Any], expected_version: int | None
+    ) -> Any:
         return self.update_service(
             **{self.service_object: serializer.instance},
             data=self.service_data(serializer),
             expected_version=expected_version,
         )
 
-    def perform_destroy(self, instance, expected_version):
+    def perform_versioned_destroy(self, instance: Any, expected_version: int | None) -> None:
         self.delete_service(**{self.service_object: instance}, expected_version=expected_version)
 
 
-def versioned_schema(name: str):
+def versioned_schema(name: str) -> Callable[[_F], _F]:
     """The summaries of a versioned viewset's operations (the conditional headers and common
     responses are documented by `VersionedAutoSchema` and the schema hook)."""
     return extend_schema_view(
@@ -161,13 +175,14 @@ class AuditLogFilter(django_filters.FilterSet):
 
     class Meta:
         model = AuditEntry
-        fields = []
+        fields: list[str] = []
 
-    def filter_queryset(self, queryset):
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         # django-filter skips an empty value; an empty typed parameter is a 400 like any other.
         if self.request is not None:
             for name, expected in _TYPED_FILTERS.items():
-                query_value(self.request, name, expected)
+                # django-filter is handed DRF's request (typed as Django's).
+                query_value(cast("Request", self.request), name, expected)
         return super().filter_queryset(queryset)
 
     @extend_schema_field(
@@ -177,7 +192,7 @@ class AuditLogFilter(django_filters.FilterSet):
             "description": "app_label.model, e.g. calendars.holiday",
         }
     )
-    def filter_model(self, queryset, name, value):
+    def filter_model(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         app_label, _, model = value.lower().partition(".")
         if not model:
             from cbpconfig.api.exceptions import reject
@@ -185,21 +200,21 @@ class AuditLogFilter(django_filters.FilterSet):
             raise reject("model", "Use app_label.model, e.g. calendars.holiday.")
         return queryset.filter(content_type__app_label=app_label, content_type__model=model)
 
-    def filter_actor(self, queryset, name, value):
+    def filter_actor(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return queryset.filter(
             Q(actor_name=value) | Q(actor_name__isnull=True, actor__username=value)
         )
 
     @extend_schema_field({"type": "string", "enum": list(_ACTION_CODES)})
-    def filter_action(self, queryset, name, value):
+    def filter_action(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return queryset.filter(action=_ACTION_CODES[value])
 
     @extend_schema_field(_DATETIME_FILTER)
-    def filter_since(self, queryset, name, value):
+    def filter_since(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return queryset.filter(timestamp__gte=parse_datetime_value("since", value))
 
     @extend_schema_field(_DATETIME_FILTER)
-    def filter_until(self, queryset, name, value):
+    def filter_until(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return queryset.filter(timestamp__lt=parse_datetime_value("until", value))
 
 
@@ -207,7 +222,7 @@ class AuditLogFilter(django_filters.FilterSet):
     list=extend_schema(summary="List audit entries (platform keys and staff)"),
     retrieve=extend_schema(summary="Get one audit entry"),
 )
-class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
+class AuditLogViewSet(viewsets.ReadOnlyModelViewSet[Any]):
     """Every create, change and delete, newest first."""
 
     queryset = AuditEntry.objects.select_related("content_type", "actor").order_by(

@@ -3,7 +3,7 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from cbpconfig.api.filters import StrictBooleanFilter
+from cbpconfig.api.filters import StrictBooleanFilter, StrictChoiceFilter
 from configuration.models import Configuration, ConfigurationValue, Institution
 
 
@@ -22,7 +22,7 @@ class InstitutionFilter(django_filters.FilterSet):
 
 
 class ConfigurationFilter(django_filters.FilterSet):
-    value_type = django_filters.ChoiceFilter(choices=Configuration.ValueType.choices)
+    value_type = StrictChoiceFilter(choices=Configuration.ValueType.choices)
     is_sensitive = StrictBooleanFilter()
     search = django_filters.CharFilter(
         method="filter_search", help_text="key or description contains"

@@ -4,7 +4,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from calendars.models import Calendar
-from cbpconfig.api.serializers import StrictModelSerializer
+from cbpconfig.api.serializers import TEXT_MAX_LENGTH, StrictCharField, StrictModelSerializer
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK, ConfigError, validate_key
 
@@ -56,7 +56,7 @@ def _mask_requested(serializer) -> bool:
 
 
 class ConfigurationSerializer(StrictModelSerializer):
-    description = serializers.CharField(allow_blank=True, required=False)
+    description = StrictCharField(allow_blank=True, required=False, max_length=TEXT_MAX_LENGTH)
     schema = serializers.JSONField(
         allow_null=True,
         required=False,
@@ -145,7 +145,7 @@ class ConfigurationValueSerializer(StrictModelSerializer):
 
 class ResolvedEntrySerializer(serializers.Serializer):
     value = serializers.JSONField(help_text='"********" when sensitive and masked for the caller.')
-    source = serializers.ChoiceField(choices=["institution", "global", "default"])
+    source = serializers.ChoiceField(choices=["institution", "global", "default"])  # type: ignore[assignment]  # a field named like a Field attribute; DRF moves it off the class
     effective_from = serializers.DateTimeField(
         allow_null=True, help_text="Of the value used; null for the default."
     )

@@ -3,20 +3,19 @@ from __future__ import annotations
 import json
 
 from django.db.models import F
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
-from cbpconfig.api.etag import none_match
-from cbpconfig.api.exceptions import reject
+from cbpconfig.api.etag import conditional_response
 from cbpconfig.api.params import query_datetime
-from cbpconfig.api.permissions import institution_code_scope, institution_scope
+from cbpconfig.api.permissions import institution_for, institution_scope
 from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
+from cbpconfig.dates import rfc3339
 from configuration import metrics, selectors, services
 from configuration.api.filters import (
     ConfigurationFilter,
@@ -165,27 +164,24 @@ AT = OpenApiParameter(
 
 
 def _query_at(request):
-    try:
-        return query_datetime(request, "at", default_now=False)
-    except OverflowError:
-        # A date-time at the edge of the calendar whose offset pushes it past year 1 or 9999
-        # (cbpconfig.api.params does not catch this yet).
-        raise reject("at", "Outside the supported range 1900-01-01 to 2199-12-31.") from None
+    return query_datetime(request, "at", default_now=False)
+
+
+def _no_institution(code: str | None) -> NotFound:
+    # The same 404 for an unknown institution and for another institution than the key's.
+    return NotFound(f"No institution has the code {code!r}.")
 
 
 def _json(value) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-def _send(request, etag: str, body: bytes) -> HttpResponse:
+def _send(request, etag: str, body: bytes) -> HttpResponseBase:
     # The answer is pre-encoded JSON (from the cache), sent as is: no re-rendering on the
     # hot path.
-    if none_match(request, etag):
-        response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-    else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
-    return response
+    return conditional_response(
+        request, etag, lambda: HttpResponse(body, content_type="application/json")
+    )
 
 
 class InstitutionConfigurationView(APIView):
@@ -211,23 +207,21 @@ class InstitutionConfigurationView(APIView):
     )
     def get(self, request, code: str):
         at = _query_at(request)
-        scope = institution_code_scope(request)
-        if scope is not None and scope != code:
-            raise NotFound(f"No institution has the code {code!r}.")
+        institution_for(request, code, refuse=_no_institution(code))
         now = timezone.now()
         try:
             answer = selectors.institution_configuration(
                 code=code, at=at, mask=not can_view_sensitive(request), now=now
             )
         except selectors.UnknownInstitution:
-            raise NotFound(f"No institution has the code {code!r}.") from None
+            raise _no_institution(code) from None
         metrics.operation("resolve")
         body = b"".join(
             (
                 b'{"institution":',
                 _json(code),
                 b',"at":',
-                _json(selectors.rfc3339(at or now)),
+                _json(rfc3339(at or now)),
                 b',"values":',
                 answer.body or b"{}",
                 b"}",
@@ -270,13 +264,8 @@ class ConfigurationResolveView(APIView):
     )
     def get(self, request, key: str):
         at = _query_at(request)
-        code = request.query_params.get("institution") or None
-        scope = institution_code_scope(request)
-        if scope is not None:
-            if code is None:
-                code = scope
-            elif code != scope:
-                raise NotFound(f"No institution has the code {code!r}.")
+        requested = request.query_params.get("institution") or None
+        code = institution_for(request, requested, refuse=_no_institution(requested))
         now = timezone.now()
         try:
             answer = selectors.key_resolution(
@@ -285,11 +274,11 @@ class ConfigurationResolveView(APIView):
         except selectors.UnknownConfiguration:
             raise NotFound(f"No configuration has the key {key!r}.") from None
         except selectors.UnknownInstitution:
-            raise NotFound(f"No institution has the code {code!r}.") from None
+            raise _no_institution(code) from None
         metrics.operation("resolve")
         if answer.body is None:
             raise NotFound(
                 f"{key} has no value for {code or 'the global scope'} at "
-                f"{selectors.rfc3339(at or now)} and no default."
+                f"{rfc3339(at or now)} and no default."
             )
         return _send(request, answer.etag, answer.body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponseBase
 from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -16,10 +17,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cbpconfig.api.etag import digest_etag, none_match
+from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.parsers import BodyError, parse_json_body
-from cbpconfig.api.permissions import institution_code_scope, key_of
+from cbpconfig.api.permissions import institution_code_scope, institution_for
 from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
 from flags import metrics, selectors, services
 from flags.api.serializers import (
@@ -52,9 +53,8 @@ class FlagViewSet(VersionedModelViewSet):
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        key = key_of(self.request)
-        context["institution_scoped"] = key is not None and not key.is_platform
         context["institution_code"] = institution_code_scope(self.request)
+        context["institution_scoped"] = context["institution_code"] is not None
         return context
 
     service_object = "flag"
@@ -95,16 +95,13 @@ class _PrerenderedJSONResponse(Response):
         return super().rendered_content
 
 
-def _answer(request, evaluation: InstitutionEvaluation, kind: str, build) -> Response:
+def _answer(request, evaluation: InstitutionEvaluation, kind: str, build) -> HttpResponseBase:
     """200 with the ETag, or 304 when If-None-Match names it. The JSON body and the ETag are
     kept with the memoised answer (bytes only: the memo must stay small)."""
     body, etag = evaluation.render(kind, lambda e: (JSONRenderer().render(build(e)), _etag(e)))
-    if none_match(request, etag):
-        response = Response(status=status.HTTP_304_NOT_MODIFIED)
-    else:
-        response = _PrerenderedJSONResponse(body, lambda: build(evaluation))
-    response["ETag"] = etag
-    return response
+    return conditional_response(
+        request, etag, lambda: _PrerenderedJSONResponse(body, lambda: build(evaluation))
+    )
 
 
 def _evaluate_data(evaluation: InstitutionEvaluation) -> dict:
@@ -150,16 +147,12 @@ class FlagEvaluationView(APIView):
         },
     )
     def get(self, request):
-        own = institution_code_scope(request)
         requested = request.query_params.get("institution") or None
-        if own is not None:
-            if requested is not None and requested != own:
-                raise exceptions.NotFound("No such institution.")
-            code = own
-        elif requested is None:
+        code = institution_for(
+            request, requested, refuse=exceptions.NotFound("No such institution.")
+        )
+        if code is None:
             raise reject("institution", "This parameter is required (an institution code).")
-        else:
-            code = requested
         try:
             evaluation = selectors.evaluate_institution(code)
         except selectors.UnknownInstitution:
@@ -249,12 +242,13 @@ class _OFREPView(APIView):
             )
         if not isinstance(key, str):
             raise OFREPError(INVALID_CONTEXT, "`context.targetingKey` must be a string.")
-        own = institution_code_scope(request)
-        if own is not None and key != own:
-            raise exceptions.PermissionDenied(
+        return institution_for(
+            request,
+            key,
+            refuse=exceptions.PermissionDenied(
                 "An institution key evaluates flags only for its own institution."
-            )
-        return key
+            ),
+        )
 
 
 class OFREPFlagView(_OFREPView):

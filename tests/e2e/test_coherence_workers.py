@@ -325,7 +325,8 @@ def test_admin_bulk_actions__seen_by_next_request_on_both_workers(world):
             "delete_selected",
             ConfigurationValue.objects.values_list("pk", flat=True),
         )
-        assert not Holiday.objects.exists() and not WindowOverride.objects.exists()
+        assert not Holiday.objects.exists()
+        assert not WindowOverride.objects.exists()
         assert observe(url, world["read"]) == {**BEFORE, "configuration": {10}}
 
 

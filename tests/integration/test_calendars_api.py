@@ -46,7 +46,8 @@ def test_create__write_key__201_contract_shape_and_audit(writer):
     assert {k: body[k] for k in VALID} == VALID
     assert body["holidays_until"] is None
     assert body["version"] == 1
-    assert body["created_at"].endswith("Z") and body["updated_at"].endswith("Z")
+    assert body["created_at"].endswith("Z")
+    assert body["updated_at"].endswith("Z")
     assert "data_version" not in body
     entry = AuditEntry.objects.get(content_type__model="calendar", action=0)
     assert entry.actor_name == "api-key:writer"
@@ -127,7 +128,8 @@ def test_put__without_code__replaces_other_fields(writer, target2):
 
 def test_update__stale_if_match__412_nothing_changed(writer, target2):
     ok = writer.patch(f"{URL}TARGET2/", {"name": "One"}, format="json", HTTP_IF_MATCH='"1"')
-    assert ok.status_code == 200 and ok["ETag"] == '"2"'
+    assert ok.status_code == 200
+    assert ok["ETag"] == '"2"'
     stale = writer.patch(f"{URL}TARGET2/", {"name": "Two"}, format="json", HTTP_IF_MATCH='"1"')
     assert stale.status_code == 412
     assert writer.delete(f"{URL}TARGET2/", HTTP_IF_MATCH='"1"').status_code == 412
@@ -368,16 +370,19 @@ def test_holiday_list__bad_filter__400_names_it(reader, target2, param, value):
 def test_holiday_detail__by_date_get_put_patch_delete(writer, target2):
     url = holiday_url("TARGET2", "2026-04-03")
     got = writer.get(url)
-    assert got.status_code == 200 and got["ETag"] == '"1"'
+    assert got.status_code == 200
+    assert got["ETag"] == '"1"'
     assert got.json()["name"] == "Good Friday"
     assert writer.get(url, HTTP_IF_NONE_MATCH='"1"').status_code == 304
 
     put = writer.put(url, {"name": "Karfreitag"}, format="json", HTTP_IF_MATCH='"1"')
     assert put.status_code == 200, put.content
-    assert put.json()["name"] == "Karfreitag" and put["ETag"] == '"2"'
+    assert put.json()["name"] == "Karfreitag"
+    assert put["ETag"] == '"2"'
 
     patch = writer.patch(url, {"name": "Good Friday"}, format="json", HTTP_IF_MATCH='"2"')
-    assert patch.status_code == 200 and patch.json()["version"] == 3
+    assert patch.status_code == 200
+    assert patch.json()["version"] == 3
 
     # Sending the date unchanged is fine; a GET body can be PUT back as it is.
     body = writer.get(url).json()

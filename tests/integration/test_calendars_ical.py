@@ -69,7 +69,8 @@ def test_feed__uid_survives_rename_and_recreate(writer, target2):
         "/api/v1/calendars/TARGET2/holidays/2026-04-03/", {"name": "Karfreitag"}, format="json"
     )
     renamed_uid, renamed_sequence = uid_of(good_friday)
-    assert renamed_uid == uid and renamed_sequence > sequence
+    assert renamed_uid == uid
+    assert renamed_sequence > sequence
     writer.delete("/api/v1/calendars/TARGET2/holidays/2026-04-03/")
     assert uid_of(good_friday) is None
     writer.post(
@@ -101,7 +102,8 @@ def test_feed__accept_text_calendar(reader, target2):
 
 def test_feed__year_filter(reader, target2):
     found = events(reader.get(URL, {"year": 2027}))
-    assert found and all(e.decoded("dtstart").year == 2027 for e in found)
+    assert found
+    assert all(e.decoded("dtstart").year == 2027 for e in found)
     assert reader.get(URL, {"year": "next"}).status_code == 400
 
 

@@ -9,7 +9,6 @@ from django.core.cache import cache
 
 from calendars import cache as calendar_cache
 from calendars import services
-from cbpconfig import cache as coherence
 from calendars.models import Calendar
 from calendars.selectors import (
     CalendarNotFound,
@@ -17,6 +16,7 @@ from calendars.selectors import (
     calendar_data_version,
     calendar_version_token,
 )
+from cbpconfig import cache as coherence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,8 @@ def test_business_calendar__warm_cache__no_query_same_object(target2, django_ass
     assert not cal.is_business_day(date(2026, 4, 3))
     with django_assert_num_queries(0):
         again, token2 = business_calendar(["TARGET2"])
-    assert again is cal and token2 == token
+    assert again is cal
+    assert token2 == token
 
 
 def test_business_calendar__cold__at_most_two_queries(target2, usfed, django_assert_num_queries):
@@ -99,7 +100,8 @@ def test_business_calendar__rolled_back_change__token_unchanged(target2):
     from django.db import transaction
 
     _, token = business_calendar(["TARGET2"])
-    with pytest.raises(RuntimeError), transaction.atomic():
+    # PT012: the raise is what rolls the atomic block back.
+    with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012
         services.create_holiday(calendar=target2, data={"date": date(2026, 5, 1), "name": "x"})
         raise RuntimeError
     cal, token2 = business_calendar(["TARGET2"])
@@ -112,7 +114,8 @@ def test_publication__after_rolled_back_savepoint__still_registered(target2):
 
     _, token = business_calendar(["TARGET2"])
     with transaction.atomic():
-        with pytest.raises(RuntimeError), transaction.atomic():
+        # PT012: the raise is what rolls the savepoint back.
+        with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012
             services.create_holiday(calendar=target2, data={"date": date(2026, 5, 1), "name": "x"})
             raise RuntimeError
         services.create_holiday(calendar=target2, data={"date": date(2026, 5, 4), "name": "y"})
@@ -120,4 +123,5 @@ def test_publication__after_rolled_back_savepoint__still_registered(target2):
     # the rolled-back savepoint.
     cal, token2 = business_calendar(["TARGET2"])
     assert token2 != token
-    assert cal.is_business_day(date(2026, 5, 1)) and not cal.is_business_day(date(2026, 5, 4))
+    assert cal.is_business_day(date(2026, 5, 1))
+    assert not cal.is_business_day(date(2026, 5, 4))

@@ -340,7 +340,8 @@ def test_create_value__fails_schema__400_names_problem(writer, limit):
     response = writer.post(values_url(limit.key), {"value": -5}, format="json")
     assert response.status_code == 400
     message = response.json()["value"][0]
-    assert "schema" in message and "minimum" in message
+    assert "schema" in message
+    assert "minimum" in message
     assert not ConfigurationValue.objects.exists()
 
 
@@ -667,7 +668,8 @@ def test_sensitive__audit_log_never_in_clear(writer, reader, secret, bank):
     api = reader.get("/api/v1/audit-log/", {"model": "configuration.configurationvalue"}).json()
     assert api["count"] == 3
     assert all(e["changes"]["value"][1] in ("********", None) for e in api["results"])
-    assert "first-secret" not in str(api) and "second-secret" not in str(api)
+    assert "first-secret" not in str(api)
+    assert "second-secret" not in str(api)
 
 
 def test_sensitive__not_sensitive_value_audited_in_clear(writer, limit):
@@ -683,7 +685,8 @@ def test_sensitive__made_sensitive_later__history_redacted(writer, limit):
     assert response.json()["default"] == "********"
     text = _audit_texts(AuditEntry.objects.filter(content_type__app_label="configuration"))
     assert "77" not in text
-    assert '"100"' not in text and " 100]" not in text
+    assert '"100"' not in text
+    assert " 100]" not in text
 
 
 def test_delete_institution__with_values__409_nothing_changed(writer, limit, bank):
@@ -722,3 +725,23 @@ def test_create_value__nested_too_deep__400(writer):
     assert response.status_code == 400
     assert "64 levels" in response.json()["value"][0]
     assert not ConfigurationValue.objects.exists()
+
+
+def test_schema_change_refused_on_sensitive_configuration__error_never_quotes_the_secret(
+    writer, secret
+):
+    add_value(secret, "TOPSECRET-1")
+    url = f"/api/v1/configurations/{secret.key}/"
+    # A stored value that would not fit, then a default that would not fit.
+    for pattern, field in (("^default", "schema"), ("^TOP", "default")):
+        refused = writer.patch(
+            url, {"schema": {"type": "string", "pattern": pattern}}, format="json"
+        )
+        assert refused.status_code == 400
+        assert field in refused.json()
+        assert b"TOPSECRET" not in refused.content
+        assert b"default-secret" not in refused.content
+    secret.refresh_from_db()
+    assert secret.schema is None
+    accepted = writer.patch(url, {"schema": {"type": "string", "minLength": 3}}, format="json")
+    assert accepted.status_code == 200, accepted.content

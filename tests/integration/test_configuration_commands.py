@@ -167,7 +167,8 @@ def test_import__dry_run_prints_difference_changes_nothing(populated, tmp_path):
         output
     )
     assert "+ value payments.limit [BNPAFRPP] from 2026-12-01T00:00:00Z" in output
-    assert "dry run:" in output and "nothing changed" in output
+    assert "dry run:" in output
+    assert "nothing changed" in output
     assert {c.key: c.version for c in Configuration.objects.all()} == versions
     assert ConfigurationValue.objects.count() == values
     applied = run("import_configuration", path)

@@ -231,7 +231,8 @@ def test_resolution__institution_key_without_param__resolves_own(
 def test_resolution__etag_304_then_new_etag_after_change(reader, timeline, bank):
     first = reader.get(inst_url(bank.code))
     etag = first["ETag"]
-    assert etag.startswith('"') and etag.endswith('"')
+    assert etag.startswith('"')
+    assert etag.endswith('"')
     again = reader.get(inst_url(bank.code), HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304
     assert again["ETag"] == etag

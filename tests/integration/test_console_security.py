@@ -190,10 +190,14 @@ def test_console__superuser__sees_the_values_where_the_pages_show_them(root, sec
     conf = "/admin/configuration/configuration/"
     val = "/admin/configuration/configurationvalue/"
     listing = root.get(val).content.decode()
-    assert GLOBAL_SECRET in listing and NEW_SECRET in listing and JSON_SECRET in listing
+    assert GLOBAL_SECRET in listing
+    assert NEW_SECRET in listing
+    assert JSON_SECRET in listing
     assert DEFAULT_SECRET in root.get(conf).content.decode()
     change = root.get(f"{conf}{token.pk}/change/").content.decode()
-    assert DEFAULT_SECRET in change and GLOBAL_SECRET in change and BANK_SECRET in change
+    assert DEFAULT_SECRET in change
+    assert GLOBAL_SECRET in change
+    assert BANK_SECRET in change
     # Audit entries never hold sensitive values, not even for the superuser.
     for entry in AuditEntry.objects.all():
         page = root.get(f"/admin/cbpconfig/auditentry/{entry.pk}/change/").content.decode()
@@ -210,7 +214,8 @@ def test_console__read_only_page__shows_the_mask_where_the_value_would_be(viewer
     assert html.count(MASK) >= 4, html
     assert "Save" not in html  # really the read-only page
     page = viewer.get(f"/admin/configuration/configurationvalue/{value.pk}/change/")
-    assert page.status_code == 200 and MASK in page.content.decode()
+    assert page.status_code == 200
+    assert MASK in page.content.decode()
 
 
 def test_console__value_of_a_non_sensitive_configuration__shown_to_view_only_staff(viewer, secrets):
@@ -222,7 +227,8 @@ def test_console__value_of_a_non_sensitive_configuration__shown_to_view_only_sta
         configuration=plain, data={"value": "plain-value-Pe6y", "effective_from": T0}
     )
     html = viewer.get(f"/admin/configuration/configuration/{plain.pk}/change/").content.decode()
-    assert "plain-Wn5x" in html and "plain-value-Pe6y" in html
+    assert "plain-Wn5x" in html
+    assert "plain-value-Pe6y" in html
     html = viewer.get(
         f"/admin/configuration/configurationvalue/{value.pk}/change/"
     ).content.decode()
@@ -273,7 +279,8 @@ def test_console_editor__cannot_unmask_by_turning_sensitivity_off(editor, root, 
     url = f"/admin/configuration/configuration/{token.pk}/change/"
     form = editor.get(url).context["adminform"].form
     assert "is_sensitive" not in form.fields
-    assert "schema" not in form.fields and "value_type" not in form.fields
+    assert "schema" not in form.fields
+    assert "value_type" not in form.fields
     data = {
         "description": "changed",
         "value_type": "integer",
@@ -288,8 +295,11 @@ def test_console_editor__cannot_unmask_by_turning_sensitivity_off(editor, root, 
     response = editor.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     token.refresh_from_db()
-    assert token.is_sensitive and token.value_type == "string" and token.schema is None
-    assert token.description == "changed" and token.default == DEFAULT_SECRET
+    assert token.is_sensitive
+    assert token.value_type == "string"
+    assert token.schema is None
+    assert token.description == "changed"
+    assert token.default == DEFAULT_SECRET
 
     form = root.get(url).context["adminform"].form
     assert "is_sensitive" in form.fields
@@ -318,7 +328,8 @@ def test_console_inline__view_only_rows_of_a_sensitive_configuration__masked_no_
     html = response.content.decode()
     assert not [s for s in SECRETS if s in html]
     (inline,) = response.context["inline_admin_formsets"]
-    assert not inline.has_add_permission and not inline.has_change_permission
+    assert not inline.has_add_permission
+    assert not inline.has_change_permission
 
 
 def test_console__existing_masking_for_editors_still_saves_back_unchanged(editor, secrets):
@@ -384,7 +395,8 @@ def test_login__five_wrong_passwords__account_locked_even_with_the_right_one(acc
     assert response.status_code == 429
     assert not _logged_in(client)
     html = response.content.decode()
-    assert 'id="login-locked"' in html and "locked for 15 minutes" in html
+    assert 'id="login-locked"' in html
+    assert "locked for 15 minutes" in html
     assert 'id="login-form"' in html  # the log-in page itself, with the message
     assert _log_in(_browser("192.0.2.11"), "alice", PASSWORD).status_code == 429  # per account
 
@@ -403,7 +415,8 @@ def test_login__five_wrong_passwords__account_locked_even_with_the_right_one(acc
     # Another account from another address is not affected.
     other = _browser("192.0.2.20")
     response = _log_in(other, "bob", PASSWORD)
-    assert response.status_code == 302 and _logged_in(other)
+    assert response.status_code == 302
+    assert _logged_in(other)
 
 
 def test_login__four_wrong_passwords__then_the_right_one_logs_in(accounts):
@@ -412,7 +425,8 @@ def test_login__four_wrong_passwords__then_the_right_one_logs_in(accounts):
     for _ in range(4):
         assert _log_in(client, "alice", "nope-nope-1").status_code == 200
     response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302 and _logged_in(client)
+    assert response.status_code == 302
+    assert _logged_in(client)
 
 
 def test_login__twenty_failures_from_one_address__locks_the_address_across_user_names(
@@ -423,14 +437,16 @@ def test_login__twenty_failures_from_one_address__locks_the_address_across_user_
         assert _log_in(attacker, f"guess{index % 5}-{index}", "x-wrong-1").status_code == 200
     # 19 failures: the address is not locked yet.
     probe = _browser("198.51.100.7")
-    assert _log_in(probe, "bob", PASSWORD).status_code == 302 and _logged_in(probe)
+    assert _log_in(probe, "bob", PASSWORD).status_code == 302
+    assert _logged_in(probe)
     assert _log_in(attacker, "guess-last", "x-wrong-1").status_code == 429
     refused = _browser("198.51.100.7")
     assert _log_in(refused, "bob", PASSWORD).status_code == 429
     assert not _logged_in(refused)
     # The same account from another address logs in.
     elsewhere = _browser("198.51.100.8")
-    assert _log_in(elsewhere, "bob", PASSWORD).status_code == 302 and _logged_in(elsewhere)
+    assert _log_in(elsewhere, "bob", PASSWORD).status_code == 302
+    assert _logged_in(elsewhere)
 
 
 def test_login__forwarded_for_from_an_untrusted_peer__does_not_escape_the_address_lock(
@@ -472,7 +488,8 @@ def test_login__after_a_reset__the_account_logs_in(accounts, command, argument):
     call_command(command, *([argument] if argument else []), stdout=out)
     assert "attempts removed" in out.getvalue()
     response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302 and _logged_in(client)
+    assert response.status_code == 302
+    assert _logged_in(client)
 
 
 def test_login__after_the_cool_off__the_account_logs_in(accounts):
@@ -487,7 +504,8 @@ def test_login__after_the_cool_off__the_account_logs_in(accounts):
         attempt.attempt_time -= timedelta(minutes=16)
         attempt.save(update_fields=["attempt_time"])
     response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302 and _logged_in(client)
+    assert response.status_code == 302
+    assert _logged_in(client)
 
 
 def test_login__lock_out__does_not_touch_the_api_keys(accounts, make_key):

@@ -132,7 +132,7 @@ def test_add__with_institutions_and_overrides__saved_through_services(admin_clie
 
 
 @pytest.mark.parametrize(
-    "overrides, field",
+    ("overrides", "field"),
     [
         ({"rollout_percent": "100.5"}, "rollout_percent"),
         ({"rollout_percent": "12.34"}, "rollout_percent"),
@@ -168,7 +168,8 @@ def test_change__stale_version__refused(admin_client, bank):
     )
     assert response.status_code == 200
     flag.refresh_from_db()
-    assert flag.everyone is None and flag.note == "a colleague's edit"
+    assert flag.everyone is None
+    assert flag.note == "a colleague's edit"
 
 
 def test_change__environment_override_and_institutions(admin_client, reader, bank):

@@ -68,7 +68,8 @@ def test_create__all_fields__201_contract_shape_and_etag(writer, bank, other):
     assert data["environment_overrides"] == {"staging": True, "production": False}
     assert data["everyone"] is None
     assert data["version"] == 1
-    assert data["created_at"].endswith("Z") and data["updated_at"].endswith("Z")
+    assert data["created_at"].endswith("Z")
+    assert data["updated_at"].endswith("Z")
     assert set(data) == {
         "name",
         "note",
@@ -143,7 +144,7 @@ def test_list__query_count__constant_in_number_of_flags(reader, bank, django_ass
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"name": "Bad-Name"}, "name"),
         ({"name": "-starts-with-dash"}, "name"),
@@ -179,7 +180,7 @@ def test_create__bad_input__400_naming_field_nothing_created(writer, bank, body,
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"rollout_percent": "150"}, "rollout_percent"),
         ({"rollout_percent": "50.05"}, "rollout_percent"),
@@ -401,7 +402,8 @@ def test_create__several_unknown_codes__all_named(writer, bank):
     )
     assert response.status_code == 400
     message = response.json()["institutions"][0]
-    assert "AAAAAAAA" in message and "BBBBBBBB" in message
+    assert "AAAAAAAA" in message
+    assert "BBBBBBBB" in message
     assert not Flag.objects.exists()
 
 

@@ -262,7 +262,8 @@ def test_rolled_back_write__never_served(reader, django_capture_on_commit_callba
         services.create_flag(data={"name": "f", "everyone": True})
     _evaluate(reader, "DEUTDEFF")
     assert len(flag_cache._memory) > 0
-    with pytest.raises(RuntimeError), transaction.atomic():
+    # PT012: the read must happen inside the block, and the raise rolls it back.
+    with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012
         services.update_flag(flag=Flag.objects.get(name="f"), data={"everyone": False})
         # a read inside the failing transaction sees its own uncommitted row...
         assert selectors.evaluate_institution("DEUTDEFF").results[0].enabled is False
@@ -324,7 +325,8 @@ def test_etag__if_none_match__304_until_a_change(reader, writer, bank):
     services.create_flag(data={"name": "f"})
     first = reader.get(URL, {"institution": "DEUTDEFF"})
     etag = first["ETag"]
-    assert etag.startswith('"') and etag.endswith('"')
+    assert etag.startswith('"')
+    assert etag.endswith('"')
     again = reader.get(URL, {"institution": "DEUTDEFF"}, HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304
     assert again["ETag"] == etag
@@ -460,4 +462,6 @@ def test_ofrep_bulk__real_redis__one_get_per_warm_request(
     response = reader.post("/ofrep/v1/evaluate/flags", body, format="json")
     assert response.status_code == 200
     assert len(response.json()["flags"]) == 50
-    assert commands == ["MGET"]  # the epoch and the flags token; the throttle batches its own counting
+    assert commands == [
+        "MGET"
+    ]  # the epoch and the flags token; the throttle batches its own counting

@@ -86,7 +86,8 @@ def test_single__unknown_flag__404_flag_not_found(reader, flags):
     data = response.json()
     assert data["key"] == "no-such-flag"
     assert data["errorCode"] == "FLAG_NOT_FOUND"
-    assert isinstance(data["errorDetails"], str) and data["errorDetails"]
+    assert isinstance(data["errorDetails"], str)
+    assert data["errorDetails"]
 
 
 def test_single__invalid_flag_name__404_flag_not_found(reader, flags):
@@ -96,7 +97,7 @@ def test_single__invalid_flag_name__404_flag_not_found(reader, flags):
 
 
 @pytest.mark.parametrize(
-    "body, code",
+    ("body", "code"),
     [
         ({}, "TARGETING_KEY_MISSING"),
         ({"context": {}}, "TARGETING_KEY_MISSING"),
@@ -123,12 +124,13 @@ def test_single__bad_context__400_with_key_code_details(reader, flags, body, cod
     data = response.json()
     assert data["key"] == "on-for-bank"
     assert data["errorCode"] == code
-    assert isinstance(data["errorDetails"], str) and data["errorDetails"]
+    assert isinstance(data["errorDetails"], str)
+    assert data["errorDetails"]
     assert list(Flag.objects.values_list("name", "version")) == before
 
 
 @pytest.mark.parametrize(
-    "raw, content_type",
+    ("raw", "content_type"),
     [
         ("{not json", "application/json"),
         ('{"context": {"targetingKey": "DEUTDEFF"}', "application/json"),
@@ -222,7 +224,7 @@ def test_bulk__no_flags__empty_list(reader, bank):
 
 
 @pytest.mark.parametrize(
-    "body, code",
+    ("body", "code"),
     [
         ({}, "TARGETING_KEY_MISSING"),
         ({"context": {}}, "TARGETING_KEY_MISSING"),

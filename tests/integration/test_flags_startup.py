@@ -29,7 +29,7 @@ def _check(overrides: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "bad, mentions",
+    ("bad", "mentions"),
     [
         ("new-ledger", "new-ledger"),
         ("new-ledger=maybe", "maybe"),

@@ -153,7 +153,7 @@ def test_api__value_deeper_than_its_field_allows__400_names_the_field(writer):
 
 
 @pytest.mark.parametrize(
-    "raw, error",
+    ("raw", "error"),
     [
         (b"[NaN]", BodyParseError),
         (b'{"a": Infinity}', BodyParseError),
@@ -199,7 +199,7 @@ def test_schema_pattern__catastrophic_backtracking_input__400_fast(writer):
 
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize(
-    "schema, bad, good",
+    ("schema", "bad", "good"),
     [
         (
             {"type": "object", "patternProperties": {"^(a+)+$": {}}, "additionalProperties": False},
@@ -242,7 +242,8 @@ def test_schema_save__pattern_re2_cannot_run__400_names_schema(writer, schema):
     response = writer.post("/api/v1/configurations/", body, format="json")
     assert response.status_code == 400, response.content
     message = " ".join(response.json()["schema"])
-    assert "RE2" in message and "regular expression" in message
+    assert "RE2" in message
+    assert "regular expression" in message
     assert not Configuration.objects.exists()
     body["schema"] = {"type": "string", "pattern": "^[A-Z]{4}$"}
     assert writer.post("/api/v1/configurations/", body, format="json").status_code == 201

@@ -64,11 +64,14 @@ def _rewrite(path: Path, mutate) -> None:
 
 def test_backup__full__manifest_counts_and_checksums(tmp_path, data):
     path = Path(run("backup", "--output", str(tmp_path)).strip())
-    assert path.exists() and path.name.endswith(SUFFIX)
+    assert path.exists()
+    assert path.name.endswith(SUFFIX)
     archive = read_archive(path)
     manifest = archive.manifest
-    assert manifest["kind"] == "full" and manifest["parent"] is None
-    assert manifest["format"] == 2 and manifest["environment"] == "development"
+    assert manifest["kind"] == "full"
+    assert manifest["parent"] is None
+    assert manifest["format"] == 2
+    assert manifest["environment"] == "development"
     assert "configuration.0001_initial" in manifest["migrations"]
     assert manifest["objects"]["configuration.institution"]["count"] == 2
     assert len(manifest["objects"]["configuration.institution"]["sha256"]) == 64
@@ -116,7 +119,8 @@ def test_backup__incremental__holds_changes_and_deletions_and_restores_its_state
     delete_institution(institution=bnp)
     incremental = Path(run("backup", "--incremental", "--output", str(tmp_path)).strip())
     archive = read_archive(incremental)
-    assert archive.kind == "incremental" and archive.manifest["parent"]
+    assert archive.kind == "incremental"
+    assert archive.manifest["parent"]
     assert [row["fields"]["name"] for row in archive.objects["configuration.institution"]] == [
         "Renamed"
     ]
@@ -144,7 +148,8 @@ def test_backup__incremental_after_a_migration__full_archive_instead(tmp_path, d
     output = run("backup", "--incremental", "--output", str(tmp_path)).splitlines()
     assert output[0] == "the latest archive was made with other migrations: wrote a full archive"
     archive = read_archive(output[-1])
-    assert archive.kind == "full" and archive.manifest["parent"] is None
+    assert archive.kind == "full"
+    assert archive.manifest["parent"] is None
     Institution.objects.filter(pk=deutsche.pk).update(name="Changed again")
     run("restore", output[-1])
     assert Institution.objects.get(pk=deutsche.pk).name == "After"
@@ -241,7 +246,9 @@ def test_prune_backups__past_retention_deleted_unless_a_kept_archive_needs_it(tm
 
     output = run("prune_backups", "--output", str(tmp_path))
     assert not old_full.exists()
-    assert needed_full.exists() and old_incremental.exists() and fresh.exists()
+    assert needed_full.exists()
+    assert old_incremental.exists()
+    assert fresh.exists()
     assert "deleted 1 file" in output
 
 
@@ -308,7 +315,8 @@ def test_dbbackup__whole_database_dump_written_and_pruned_after_30_days(tmp_path
     )
     assert result.returncode == 0, result.stderr
     dumps = [p for p in tmp_path.iterdir() if not p.name.endswith(".metadata")]
-    assert len(dumps) == 1 and dumps[0].stat().st_size > 0
+    assert len(dumps) == 1
+    assert dumps[0].stat().st_size > 0
     old = tmp_path / "default-old-2026-01-01-000000.psql.bin"
     old.write_bytes(b"x")
     month_ago = (datetime.now(UTC) - timedelta(days=31)).timestamp()

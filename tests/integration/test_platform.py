@@ -221,9 +221,11 @@ def test_create_api_key__prints_the_key_alone_and_audits_as_system(bank):
     out = io.StringIO()
     call_command("create_api_key", "ops", "--institution", "DEUTDEFF", stdout=out)
     raw = out.getvalue().strip()
-    assert "\n" not in raw and "." in raw
+    assert "\n" not in raw
+    assert "." in raw
     key = APIKey.objects.get(name="ops")
-    assert key.institution == bank and not key.can_write
+    assert key.institution == bank
+    assert not key.can_write
     assert key.is_valid(raw)
     entry = AuditEntry.objects.get(object_pk=key.pk)
     assert entry.actor_name == "system:create_api_key"
@@ -297,7 +299,8 @@ def test_schema_and_docs__served_without_cdn(anon):
     docs = anon.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()
-    assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    assert "cdn" not in html.lower()
+    assert "unpkg" not in html.lower()
 
 
 def test_live__200_touches_nothing(client):
@@ -370,7 +373,8 @@ def test_admin__change__saved_through_service_and_audited_with_username(client, 
     response = client.post(url, _admin_form(bank, name="Renamed"))
     assert response.status_code == 302
     bank.refresh_from_db()
-    assert bank.name == "Renamed" and bank.version == 2
+    assert bank.name == "Renamed"
+    assert bank.version == 2
     entry = AuditEntry.objects.get(action=AuditEntry.Action.UPDATE)
     assert entry.actor_display == "admin"
 

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calendars import businessdays as bd
 from calendars.businessdays import (
     CONVENTIONS,
     MAX_DATE,
@@ -25,8 +24,6 @@ from calendars.businessdays import (
     BusinessDayError,
     CalendarData,
     DateOutOfRange,
-    get_business_calendar,
-    validate_weekend_days,
 )
 
 ROLLS = {
@@ -266,7 +263,6 @@ def test_list__random_calendar_and_span__matches_numpy_day_by_day(joint, data, o
         [] if oracle is None else [d for d in days if np.is_busday(np_day(d), busdaycal=oracle)]
     )
     assert cal.list(start, end) == expected
-    assert cal.business_days_between(start, end) == expected
     assert len(expected) == cal.count(start, end + timedelta(days=1))
 
 
@@ -425,13 +421,6 @@ def test_list__end_before_start__raises(plain):
         plain.list(date(2026, 1, 2), date(2026, 1, 1))
 
 
-def test_business_days_between__no_span_limit(plain):
-    start = date(2026, 1, 1)
-    end = start + timedelta(days=5000)
-    assert len(plain.business_days_between(start, end)) == plain.count(start, end + timedelta(1))
-    assert plain.business_days_between(end, start) == []
-
-
 def test_add__result_past_2199_12_31__raises_date_out_of_range(plain):
     with pytest.raises(DateOutOfRange, match="result 2200-01-.. is outside the supported range"):
         plain.add(date(2199, 12, 30), 5)
@@ -470,54 +459,29 @@ def test_add__not_a_date__raises(plain):
         plain.add("2026-01-05", 1)
 
 
-# --- weekend validation -----------------------------------------------------------------------
+# --- weekend validation (the rule is cbpconfig.dates.iso_weekdays) ---------------------------
 
 
-def test_validate_weekend_days__valid__sorted_tuple():
-    assert validate_weekend_days([7, 6]) == (6, 7)
-    assert validate_weekend_days([]) == ()
-    assert validate_weekend_days([1, 2, 3, 4, 5, 6]) == (1, 2, 3, 4, 5, 6)
+def test_calendar_data__weekend__normalised_to_a_sorted_tuple():
+    assert CalendarData("X", [7, 6]).weekend_days == (6, 7)
+    assert CalendarData("X", []).weekend_days == ()
+    assert CalendarData("X", {1, 2, 3, 4, 5, 6}).weekend_days == (1, 2, 3, 4, 5, 6)
+    assert CalendarData("X", (np.int64(6), 7)).weekend_days == (6, 7)
 
 
 @pytest.mark.parametrize(
     ("days", "message"),
     [
-        ([1, 2, 3, 4, 5, 6, 7], "cannot cover all seven days"),
-        ([6, 6], "weekend day 6 is listed more than once"),
-        ([0], "weekend day 0 is not an ISO weekday"),
-        ([8], "weekend day 8 is not an ISO weekday"),
-        ([True], "is not an integer"),
-        (["6"], "is not an integer"),
-        ("67", "must be a list"),
-        (6, "must be a list"),
+        ([1, 2, 3, 4, 5, 6, 7], "weekend_days may hold at most 6 days"),
+        ([6, 6], "weekend_days must not repeat a day"),
+        ([0], "weekend_days: 0 is not an ISO weekday"),
+        ([8], "weekend_days: 8 is not an ISO weekday"),
+        ([True], "must be a list of ISO weekdays"),
+        (["6"], "must be a list of ISO weekdays"),
+        ("67", "must be a list of ISO weekdays"),
+        (6, "must be a list of ISO weekdays"),
     ],
 )
-def test_validate_weekend_days__invalid__raises_naming_problem(days, message):
+def test_calendar_data__bad_weekend__business_day_error_naming_problem(days, message):
     with pytest.raises(BusinessDayError, match=message):
-        validate_weekend_days(days)
-
-
-def test_calendar_data__weekend_of_seven_days__raises():
-    with pytest.raises(BusinessDayError, match="cannot cover all seven days"):
-        CalendarData("BAD", (1, 2, 3, 4, 5, 6, 7))
-
-
-# --- cache ------------------------------------------------------------------------------------
-
-
-def test_get_business_calendar__same_key__built_once_new_version_rebuilt():
-    bd.clear_business_calendar_cache()
-    data = CalendarData("X", (6, 7), ((date(2026, 1, 1), "New Year"),))
-    first = get_business_calendar((data,), (("X", 1),))
-    assert get_business_calendar((data,), (("X", 1),)) is first
-    assert get_business_calendar((data,), (("X", 2),)) is not first
-    assert get_business_calendar((data,)) is get_business_calendar((data,))
-
-
-def test_get_business_calendar__many_keys__cache_stays_bounded():
-    bd.clear_business_calendar_cache()
-    data = (CalendarData("X", (6, 7)),)
-    for version in range(bd.CACHE_SIZE + 50):
-        get_business_calendar(data, (("X", version),))
-    assert len(bd._cache) == bd.CACHE_SIZE
-    bd.clear_business_calendar_cache()
+        CalendarData("BAD", days)

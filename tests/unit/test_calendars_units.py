@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from icalendar import Calendar as ICalendar
 
 from calendars.admin import year_months
+from calendars.businessdays import BusinessCalendar, CalendarData
 from calendars.cache import joint_token, member_token
-from cbpconfig.lru import LRU
 from calendars.ical import FeedHoliday, holiday_uid, holidays_feed
 from calendars.services import holiday_source, parse_year_range, parse_years
+from cbpconfig.lru import LRU
 
 STAMP = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
@@ -75,14 +76,24 @@ def test_holiday_source__labels():
     assert holiday_source(country="us", subdivision="ca", years=[2026]).label == "holidays:US-CA"
 
 
-def test_year_months__weekends_holidays_and_business_day_counts():
-    months = year_months(2026, (6, 7), {date(2026, 12, 25): "Christmas Day"})
+def test_year_months__weekends_holidays_and_business_day_counts__as_the_engine_answers():
+    holidays = ((date(2026, 12, 25), "Christmas Day"), (date(2026, 12, 26), "St Stephen's Day"))
+    cal = BusinessCalendar(CalendarData("X", (6, 7), holidays))
+    months = year_months(2026, cal)
     december = months[11]
     assert december["business_days"] == 22
+    assert december["holidays"] == list(holidays)
     cells = {c["day"]: c for week in december["weeks"] for c in week}
     assert cells[date(2026, 12, 25)]["kind"] == "holiday"
-    assert cells[date(2026, 12, 26)]["kind"] == "weekend"
+    assert cells[date(2026, 12, 25)]["title"] == "Christmas Day"
+    assert cells[date(2026, 12, 26)]["kind"] == "weekend"  # a Saturday, also a holiday
+    assert cells[date(2026, 12, 26)]["title"] == "Sat; St Stephen's Day"
     assert cells[date(2026, 12, 24)]["kind"] == "business"
+    business = [
+        c["day"] for m in months for week in m["weeks"] for c in week if c["kind"] == "business"
+    ]
+    assert all(cal.is_business_day(d) for d in business)
+    assert sum(m["business_days"] for m in months) == cal.count(date(2026, 1, 1), date(2027, 1, 1))
     assert cells[date(2026, 11, 30)]["kind"] == "outside"
     assert all(len(week) == 7 for m in months for week in m["weeks"])
 
@@ -95,4 +106,6 @@ def test_tokens_and_lru():
     lru.put("b", 2)
     assert lru.get("a") == 1
     lru.put("c", 3)
-    assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3
+    assert lru.get("b") is None
+    assert lru.get("a") == 1
+    assert lru.get("c") == 3

@@ -31,7 +31,8 @@ def test_json_log__inside_a_request__names_request_and_institution():
 
 def test_json_log__outside_a_request__nulls():
     line = _format("started")
-    assert line["request_id"] is None and line["institution"] is None
+    assert line["request_id"] is None
+    assert line["institution"] is None
 
 
 def test_json_log__exception__included_on_one_line():

@@ -120,7 +120,8 @@ def test_check_overlaps__default_reference_year_is_this_year():
     this_year = datetime.now(UTC).year
     (problem,) = check_overlaps(rules, (), "America/New_York")
     m = re.match(r"session 'x' on (\d{4})-", problem)
-    assert m is not None and int(m[1]) == this_year
+    assert m is not None
+    assert int(m[1]) == this_year
 
 
 # --- the zone's regimes ---------------------------------------------------------------------

@@ -29,12 +29,7 @@ from windows.scheduling import (
     check_overlaps,
     check_override_against,
     format_time,
-    format_utc,
     parse_time,
-    session_to_dict,
-    sessions_between,
-    status,
-    status_to_dict,
 )
 
 NY = "America/New_York"
@@ -74,7 +69,7 @@ def only(sessions: list[Session]) -> Session:
 
 
 def session_of(spec: WindowSpec, d: date, bd=fed_business_day) -> Session:
-    return only(sessions_between(spec, bd, d, d))
+    return only(Schedule(spec, bd).sessions_between(d, d))
 
 
 EARLY_CLOSE_2026_12_24 = Override(
@@ -107,7 +102,9 @@ def test_sessions__friday_before_spring_forward__both_ends_in_est():
 
 
 def test_sessions__between__ordered_by_opens_at_and_skip_weekends_and_holidays():
-    got = sessions_between(fedwire(), fed_business_day, date(2026, 1, 14), date(2026, 1, 21))
+    got = Schedule(fedwire(), fed_business_day).sessions_between(
+        date(2026, 1, 14), date(2026, 1, 21)
+    )
     assert [s.business_date for s in got] == [
         date(2026, 1, 14),
         date(2026, 1, 15),
@@ -120,7 +117,10 @@ def test_sessions__between__ordered_by_opens_at_and_skip_weekends_and_holidays()
 
 
 def test_sessions__on_federal_holiday__none():
-    assert sessions_between(fedwire(), fed_business_day, date(2026, 1, 19), date(2026, 1, 19)) == []
+    assert (
+        Schedule(fedwire(), fed_business_day).sessions_between(date(2026, 1, 19), date(2026, 1, 19))
+        == []
+    )
 
 
 def test_sessions__override_on_holiday__opens_it():
@@ -139,13 +139,13 @@ def test_sessions__override_on_saturday__exceptional_opening():
 def test_sessions__closed_override_on_business_day__none():
     ov = Override(date(2026, 3, 10), True, (), "outage")
     spec = fedwire((ov,))
-    got = sessions_between(spec, fed_business_day, date(2026, 3, 9), date(2026, 3, 11))
+    got = Schedule(spec, fed_business_day).sessions_between(date(2026, 3, 9), date(2026, 3, 11))
     assert [s.business_date for s in got] == [date(2026, 3, 9), date(2026, 3, 11)]
 
 
 def test_sessions__early_close_override_on_christmas_eve__shortens_that_day_only():
     spec = fedwire((EARLY_CLOSE_2026_12_24,))
-    got = sessions_between(spec, fed_business_day, date(2026, 12, 23), date(2026, 12, 29))
+    got = Schedule(spec, fed_business_day).sessions_between(date(2026, 12, 23), date(2026, 12, 29))
     assert [(s.business_date, s.label, s.source) for s in got] == [
         (date(2026, 12, 23), "day", "regular"),
         (date(2026, 12, 24), "early", "override"),
@@ -171,8 +171,11 @@ def test_sessions__rule_change_effective_from__earlier_dates_keep_old_hours():
 def test_sessions__inactive_window__none_even_with_override():
     ov = Override(date(2026, 1, 19), False, (Rule("special", (), time(8), 0, time(12), 0),), "x")
     spec = fedwire((ov,), active=False)
-    assert sessions_between(spec, fed_business_day, date(2026, 1, 1), date(2026, 12, 31)) == []
-    st = status(spec, fed_business_day, utc(2026, 1, 19, 14))
+    assert (
+        Schedule(spec, fed_business_day).sessions_between(date(2026, 1, 1), date(2026, 12, 31))
+        == []
+    )
+    st = Schedule(spec, fed_business_day).status(utc(2026, 1, 19, 14))
     assert (st.is_open, st.current_session, st.next_session, st.processing_date) == (
         False,
         None,
@@ -183,7 +186,7 @@ def test_sessions__inactive_window__none_even_with_override():
 
 def test_sessions__start_after_end__schedule_error():
     with pytest.raises(ScheduleError):
-        sessions_between(fedwire(), fed_business_day, date(2026, 1, 2), date(2026, 1, 1))
+        Schedule(fedwire(), fed_business_day).sessions_between(date(2026, 1, 2), date(2026, 1, 1))
 
 
 def test_max_session_span_days__is_366():
@@ -197,7 +200,9 @@ def test_max_session_span_days__is_366():
 
 def test_sessions__spring_forward_gap_time__read_with_offset_before_change():
     spec = WindowSpec("GAP", NY, True, (Rule("early", EVERY_DAY, time(2, 30), 0, time(5), 0),))
-    gap_day, next_day = sessions_between(spec, every_day, date(2026, 3, 8), date(2026, 3, 9))
+    gap_day, next_day = Schedule(spec, every_day).sessions_between(
+        date(2026, 3, 8), date(2026, 3, 9)
+    )
     assert gap_day.opens_at == utc(2026, 3, 8, 7, 30)  # 02:30 does not exist; read as EST
     assert gap_day.closes_at == utc(2026, 3, 8, 9)  # 05:00 EDT
     assert next_day.opens_at == utc(2026, 3, 9, 6, 30)  # 02:30 EDT
@@ -217,7 +222,7 @@ def test_sessions__fall_back_ambiguous_time__first_occurrence():
 
 
 def test_status__exactly_at_opens_at__is_open():
-    st = status(fedwire(), fed_business_day, utc(2026, 3, 9, 1))
+    st = Schedule(fedwire(), fed_business_day).status(utc(2026, 3, 9, 1))
     assert st.is_open
     assert st.current_session == session_of(fedwire(), date(2026, 3, 9))
     assert st.processing_date == date(2026, 3, 9)
@@ -225,7 +230,7 @@ def test_status__exactly_at_opens_at__is_open():
 
 
 def test_status__exactly_at_closes_at__is_closed():
-    st = status(fedwire(), fed_business_day, utc(2026, 3, 9, 23))
+    st = Schedule(fedwire(), fed_business_day).status(utc(2026, 3, 9, 23))
     assert not st.is_open
     assert st.current_session is None
     assert st.seconds_until_close is None
@@ -234,13 +239,15 @@ def test_status__exactly_at_closes_at__is_closed():
 
 
 def test_status__one_microsecond_before_close__open_with_zero_seconds_left():
-    st = status(fedwire(), fed_business_day, utc(2026, 3, 9, 23) - timedelta(microseconds=1))
+    st = Schedule(fedwire(), fed_business_day).status(
+        utc(2026, 3, 9, 23) - timedelta(microseconds=1)
+    )
     assert st.is_open
     assert st.seconds_until_close == 0
 
 
 def test_status__after_cutoff_on_friday__processes_on_monday():
-    st = status(fedwire(), fed_business_day, ny(2026, 3, 13, 19, 30))
+    st = Schedule(fedwire(), fed_business_day).status(ny(2026, 3, 13, 19, 30))
     assert not st.is_open
     assert st.current_session is None
     assert st.processing_date == date(2026, 3, 16)
@@ -249,21 +256,21 @@ def test_status__after_cutoff_on_friday__processes_on_monday():
 
 
 def test_status__sunday_evening_after_open__open_for_monday():
-    st = status(fedwire(), fed_business_day, ny(2026, 3, 15, 22))
+    st = Schedule(fedwire(), fed_business_day).status(ny(2026, 3, 15, 22))
     assert st.is_open
     assert st.processing_date == date(2026, 3, 16)
     assert st.next_session.business_date == date(2026, 3, 17)
 
 
 def test_status__after_cutoff_before_holiday_weekend__processes_on_tuesday():
-    st = status(fedwire(), fed_business_day, ny(2026, 1, 16, 19, 30))
+    st = Schedule(fedwire(), fed_business_day).status(ny(2026, 1, 16, 19, 30))
     assert st.processing_date == date(2026, 1, 20)
     assert st.next_session.opens_at == ny(2026, 1, 19, 21)
 
 
 def test_status__during_early_close_override__decided_by_override():
     spec = fedwire((EARLY_CLOSE_2026_12_24,))
-    st = status(spec, fed_business_day, ny(2026, 12, 24, 12))
+    st = Schedule(spec, fed_business_day).status(ny(2026, 12, 24, 12))
     assert st.is_open
     assert st.current_session.source == "override"
     assert st.seconds_until_close == 3600
@@ -272,7 +279,7 @@ def test_status__during_early_close_override__decided_by_override():
 
 def test_status__after_early_close__next_is_regular_monday():
     spec = fedwire((EARLY_CLOSE_2026_12_24,))
-    st = status(spec, fed_business_day, ny(2026, 12, 24, 13))
+    st = Schedule(spec, fed_business_day).status(ny(2026, 12, 24, 13))
     assert not st.is_open
     assert st.processing_date == date(2026, 12, 28)
     assert st.next_session.opens_at == ny(2026, 12, 27, 21)
@@ -281,7 +288,7 @@ def test_status__after_early_close__next_is_regular_monday():
 
 def test_status__closed_override_today__skips_to_next_date():
     spec = fedwire((Override(date(2026, 3, 10), True, (), "outage"),))
-    st = status(spec, fed_business_day, ny(2026, 3, 9, 19, 30))
+    st = Schedule(spec, fed_business_day).status(ny(2026, 3, 9, 19, 30))
     assert st.processing_date == date(2026, 3, 11)
     assert st.next_session.opens_at == ny(2026, 3, 10, 21)
 
@@ -292,14 +299,14 @@ def test_status__next_session_only_within_400_days():
     for days, found in ((399, True), (401, False)):
         d = date(2026, 1, 1) + timedelta(days=days)
         spec = WindowSpec("RARE", "UTC", True, (rule,), (Override(d, False, (rule,), "x"),))
-        st = status(spec, lambda _d: False, at)
+        st = Schedule(spec, lambda _d: False).status(at)
         assert (st.next_session is not None) is found
         assert st.processing_date == (d if found else None)
 
 
 def test_status__naive_at__schedule_error():
     with pytest.raises(ScheduleError):
-        status(fedwire(), fed_business_day, datetime(2026, 3, 9, 12))
+        Schedule(fedwire(), fed_business_day).status(datetime(2026, 3, 9, 12))
 
 
 def test_status__any_offset_of_at__same_answer_in_utc():
@@ -326,7 +333,7 @@ def test_schedule__status_walked_over_months_both_ways__matches_brute_force():
     # One Schedule answering a moving "now" crosses its internal chunk boundaries.
     spec = fedwire((EARLY_CLOSE_2026_12_24, Override(date(2027, 1, 2), False, (FEDWIRE,), "x")))
     sched = Schedule(spec, fed_business_day)
-    scan = sessions_between(spec, fed_business_day, date(2026, 10, 1), date(2028, 6, 1))
+    scan = Schedule(spec, fed_business_day).sessions_between(date(2026, 10, 1), date(2028, 6, 1))
     for at0, step in ((utc(2026, 10, 20, 0, 17), 1), (utc(2027, 3, 1, 0, 17), -1)):
         at = at0
         for _ in range(700):  # forwards, then backwards
@@ -362,7 +369,8 @@ def test_session_to_dict__api_shape_with_local_offset():
         "SCT", "Europe/Berlin", True, (Rule("day", WEEKDAYS, time(7), 0, time(14), 0),)
     )
     s = session_of(spec, date(2026, 12, 24), every_day)
-    assert session_to_dict(s, "Europe/Berlin") == {
+    sched = Schedule(spec, every_day)
+    assert sched.session_to_dict(s) == {
         "business_date": "2026-12-24",
         "label": "day",
         "opens_at": "2026-12-24T06:00:00Z",
@@ -371,7 +379,10 @@ def test_session_to_dict__api_shape_with_local_offset():
         "closes_at_local": "2026-12-24T14:00:00+01:00",
         "source": "regular",
     }
-    assert Schedule(spec, every_day).session_to_dict(s) == session_to_dict(s, "Europe/Berlin")
+    # Memoized, but every answer is a fresh copy.
+    first = sched.session_to_dict(s)
+    first["label"] = "changed"
+    assert sched.session_to_dict(s)["label"] == "day"
 
 
 def test_status_to_dict__api_shape():
@@ -403,13 +414,13 @@ def test_status_to_dict__api_shape():
         "processing_date": "2026-03-13",
         "seconds_until_close": 3600,
     }
-    assert status_to_dict(st, spec) == expected
     assert sched.status_to_dict(st) == expected
 
 
 def test_status_to_dict__closed_without_next__nulls():
-    st = status(fedwire(active=False), fed_business_day, utc(2026, 1, 1))
-    assert status_to_dict(st, fedwire()) == {
+    sched = Schedule(fedwire(active=False), fed_business_day)
+    st = sched.status(utc(2026, 1, 1))
+    assert sched.status_to_dict(st) == {
         "window": "FEDWIRE",
         "at": "2026-01-01T00:00:00Z",
         "is_open": False,
@@ -420,11 +431,10 @@ def test_status_to_dict__closed_without_next__nulls():
     }
 
 
-def test_format_utc__z_and_fraction_only_when_present():
-    assert format_utc(ny(2026, 1, 1, 12)) == "2026-01-01T17:00:00Z"
-    assert format_utc(utc(2026, 1, 1, 12) + timedelta(microseconds=5)) == (
-        "2026-01-01T12:00:00.000005Z"
-    )
+def test_status_to_dict__at_with_fraction__rfc3339_z_keeps_it():
+    sched = Schedule(fedwire(), fed_business_day)
+    st = sched.status(ny(2026, 1, 1, 12) + timedelta(microseconds=5))
+    assert sched.status_to_dict(st)["at"] == "2026-01-01T17:00:00.000005Z"
 
 
 @pytest.mark.parametrize(
@@ -550,7 +560,8 @@ def test_check_overlaps__self_overlap_of_one_rule_with_next_day():
     rules = (Rule("long", EVERY_DAY, time(20), -1, time(21), 0),)
     problems = check_overlaps(rules, (), "UTC", reference_year=2026)
     assert len(problems) == 1
-    assert "session 'long' on" in problems[0] and "overlaps session 'long' on" in problems[0]
+    assert "session 'long' on" in problems[0]
+    assert "overlaps session 'long' on" in problems[0]
 
 
 def test_check_overlaps__dst_makes_session_empty__refused_naming_the_day():
@@ -593,8 +604,14 @@ def test_check_overlaps__dst_gap_overlap_across_neighbouring_dates__southern_hem
     [
         (Rule("r", WEEKDAYS, time(9), -2, time(10), 0), "opens_day_offset must be -1 or 0"),
         (Rule("r", WEEKDAYS, time(9), 0, time(10), 2), "closes_day_offset must be 0 or 1"),
-        (Rule("r", frozenset(), time(9), 0, time(10), 0), "weekdays must not be empty"),
-        (Rule("r", frozenset({0, 8}), time(9), 0, time(10), 0), "weekdays must be ISO"),
+        (
+            Rule("r", frozenset(), time(9), 0, time(10), 0),
+            "weekdays must name at least one ISO weekday",
+        ),
+        (
+            Rule("r", frozenset({0, 8}), time(9), 0, time(10), 0),
+            "weekdays: 0 is not an ISO weekday",
+        ),
         (Rule("r", WEEKDAYS, time(10), 0, time(10), 0), "is not before closes"),
         (Rule("r", WEEKDAYS, time(21), 0, time(19), 0), "is not before closes"),
         (Rule("r", WEEKDAYS, time(9), -1, time(8), -1), "closes_day_offset must be 0 or 1"),
@@ -802,7 +819,7 @@ def test_property__sessions_match_independent_zoneinfo_arithmetic(data, tz, star
     rules = data.draw(st.one_of(random_rules(start), staged_rules()))
     end = start + timedelta(days=data.draw(st.integers(0, 40)))
     spec = WindowSpec("P", tz, True, rules)
-    got = sessions_between(spec, is_bd, start, end)
+    got = Schedule(spec, is_bd).sessions_between(start, end)
 
     assert [s.opens_at for s in got] == sorted(s.opens_at for s in got)
     assert {(s.business_date, s.label, s.opens_at, s.closes_at, s.source) for s in got} == (
@@ -811,7 +828,8 @@ def test_property__sessions_match_independent_zoneinfo_arithmetic(data, tz, star
     by_label = {r.label: r for r in rules}
     for s in got:
         r = by_label[s.label]
-        assert s.opens_at.tzinfo is UTC and s.closes_at.tzinfo is UTC
+        assert s.opens_at.tzinfo is UTC
+        assert s.closes_at.tzinfo is UTC
         assert_local_date(s.opens_at, s.business_date + timedelta(r.opens_day_offset), r.opens, tz)
         assert_local_date(
             s.closes_at, s.business_date + timedelta(r.closes_day_offset), r.closes, tz
@@ -825,7 +843,7 @@ def test_property__rules_passing_check_overlaps__never_overlap(data, tz, start, 
     rules = data.draw(st.one_of(staged_rules(), random_rules(start)))
     end = start + timedelta(days=data.draw(st.integers(0, 40)))
     problems = check_overlaps(rules, (), tz, reference_year=start.year)
-    got = sessions_between(WindowSpec("P", tz, True, rules), is_bd, start, end)
+    got = Schedule(WindowSpec("P", tz, True, rules), is_bd).sessions_between(start, end)
     event("check_overlaps: problems" if problems else "check_overlaps: fine")
     if problems:
         return
@@ -868,7 +886,7 @@ def test_property__status_agrees_with_brute_force_scan(data, tz, base, bd):
     spec = WindowSpec("P", tz, data.draw(st.booleans() | st.just(True)), rules, overrides)
     sched = Schedule(spec, is_bd)  # reused across the instants: exercises its caches
     zone = ZoneInfo(tz)
-    nearby = sessions_between(spec, is_bd, base - timedelta(3), base + timedelta(5))
+    nearby = Schedule(spec, is_bd).sessions_between(base - timedelta(3), base + timedelta(5))
     for _ in range(data.draw(st.integers(1, 4))):
         if nearby and data.draw(st.booleans()):
             s = data.draw(st.sampled_from(nearby))
@@ -883,9 +901,11 @@ def test_property__status_agrees_with_brute_force_scan(data, tz, base, bd):
             )
         at = at.astimezone(data.draw(st.sampled_from([UTC, zone])))
         local_day = at.astimezone(zone).date()
-        scan = sessions_between(spec, is_bd, local_day - timedelta(5), local_day + timedelta(405))
+        scan = Schedule(spec, is_bd).sessions_between(
+            local_day - timedelta(5), local_day + timedelta(405)
+        )
         current, nxt = brute_force_status(scan, at)
-        for got in (sched.status(at), status(spec, is_bd, at)):
+        for got in (sched.status(at), Schedule(spec, is_bd).status(at)):
             assert isinstance(got, Status)
             assert got.at == at
             assert got.is_open is (current is not None)

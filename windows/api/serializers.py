@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calendars.models import Calendar
-from cbpconfig.api.serializers import StrictModelSerializer, StrictSerializer
+from cbpconfig.api.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
 from cbpconfig.validators import validate_supported_date, validate_timezone
 from configuration.models import Institution
 from windows.mappers import WEEKLY_FIELDS
@@ -45,7 +45,7 @@ class SupportedDateField(serializers.DateField):
 class OverrideSessionSerializer(StrictSerializer):
     """One session of an override: a rule without weekdays."""
 
-    label = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    label = StrictCharField(max_length=64, allow_blank=True, required=False, default="")  # type: ignore[assignment]  # a field named like a Field attribute; DRF moves it off the class
     opens = WallTimeField()
     opens_day_offset = serializers.IntegerField(min_value=-1, max_value=0, default=0)
     closes = WallTimeField()
@@ -82,7 +82,7 @@ class WindowSerializer(StrictModelSerializer):
         queryset=Calendar.objects.all(),
         help_text="Code of the calendar whose business dates the sessions belong to.",
     )
-    timezone = serializers.CharField(
+    timezone = StrictCharField(
         max_length=64,
         required=False,
         allow_blank=True,
@@ -136,7 +136,7 @@ class OverrideSerializer(StrictModelSerializer):
 
 class SessionSerializer(serializers.Serializer):
     business_date = serializers.DateField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like a Field attribute; DRF moves it off the class
     opens_at = serializers.DateTimeField(help_text="UTC, RFC 3339 with Z.")
     closes_at = serializers.DateTimeField(
         help_text="UTC; the session is open on [opens_at, closes_at)."
@@ -144,7 +144,7 @@ class SessionSerializer(serializers.Serializer):
     opens_at_local = serializers.DateTimeField(help_text="The same instant in the window's zone.")
     closes_at_local = serializers.DateTimeField()
     # A plain string (not an enum) so the schema has no clash with other `source` fields.
-    source = serializers.CharField(help_text="`regular` or `override`.")
+    source = serializers.CharField(help_text="`regular` or `override`.")  # type: ignore[assignment]  # a field named like a Field attribute; DRF moves it off the class
 
 
 class SessionsAnswerSerializer(serializers.Serializer):

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import status as http_status
 from rest_framework.exceptions import NotFound
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cbpconfig.api.etag import conditional_response, digest_etag, none_match
+from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.params import path_date, query_date, query_datetime
 from cbpconfig.api.permissions import institution_scope
@@ -162,19 +160,20 @@ class WindowSessionsView(APIView):
         etag = digest_etag(
             "sessions", code, compiled.state.token, compiled.calendar_token, start, end
         )
-        if none_match(request, etag):
-            return _not_modified(etag)
-        schedule = compiled.schedule
-        try:
-            sessions = schedule.sessions_between(start, end)
-        except ScheduleError as exc:
-            raise reject("start", str(exc)) from None
-        data = {
-            "window": compiled.state.code,
-            "timezone": schedule.spec.timezone,
-            "sessions": [schedule.session_to_dict(s) for s in sessions],
-        }
-        return conditional_response(request, data, etag)
+
+        def answer():
+            schedule = compiled.schedule
+            try:
+                sessions = schedule.sessions_between(start, end)
+            except ScheduleError as exc:
+                raise reject("start", str(exc)) from None
+            return {
+                "window": compiled.state.code,
+                "timezone": schedule.spec.timezone,
+                "sessions": [schedule.session_to_dict(s) for s in sessions],
+            }
+
+        return conditional_response(request, etag, answer)
 
 
 class WindowStatusView(APIView):
@@ -201,19 +200,15 @@ class WindowStatusView(APIView):
         if "at" not in request.query_params or not request.query_params["at"]:
             at = at.replace(microsecond=0)  # "now": one ETag per second
         etag = digest_etag("status", code, compiled.state.token, compiled.calendar_token, at)
-        if none_match(request, etag):
-            return _not_modified(etag)
-        schedule = compiled.schedule
-        try:
-            answer = schedule.status(at)
-        except ScheduleError as exc:
-            raise reject("at", str(exc)) from None
-        if answer.decided_by_override:
-            metrics.OVERRIDE_DECISIONS.inc()
-        return conditional_response(request, schedule.status_to_dict(answer), etag)
 
+        def answer():
+            schedule = compiled.schedule
+            try:
+                status = schedule.status(at)
+            except ScheduleError as exc:
+                raise reject("at", str(exc)) from None
+            if status.decided_by_override:
+                metrics.OVERRIDE_DECISIONS.inc()
+            return schedule.status_to_dict(status)
 
-def _not_modified(etag: str) -> Response:
-    response = Response(status=http_status.HTTP_304_NOT_MODIFIED)
-    response["ETag"] = etag
-    return response
+        return conditional_response(request, etag, answer)

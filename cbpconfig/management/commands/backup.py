@@ -1,15 +1,18 @@
 """`manage.py backup [--incremental] [--output DIR]`: one archive of all domain data."""
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from cbpconfig.backup import SUFFIX, BackupError, write_archive
+from cbpconfig.management.base import OperationsCommand
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = "Write a full (or incremental) archive of all domain data and print its path."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--incremental",
             action="store_true",
@@ -20,7 +23,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--output", default=None, help="directory (default: CBP_BACKUP_DIR)")
 
-    def handle(self, *args, incremental=False, output=None, **options):
+    def handle(
+        self, *args: Any, incremental: bool = False, output: str | None = None, **options: Any
+    ) -> None:
         try:
             path = write_archive(
                 output_dir=output or settings.CBP_BACKUP_DIR,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from cbpconfig.management.base import AuditedCommand
@@ -25,10 +26,10 @@ YEARS = list(range(2025, 2031))
 class Command(AuditedCommand):
     help = "Load demo institutions, calendars (TARGET2, US Fed), windows, configurations and flags."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--admin-username", default="admin")
 
-    def execute(self, *args, **options):
+    def execute(self, *args: Any, **options: Any) -> str | None:
         # Before AuditedCommand opens its transaction: refuse without touching the database.
         if settings.CBP_ENVIRONMENT != "development":
             raise CommandError(
@@ -37,7 +38,7 @@ class Command(AuditedCommand):
             )
         return super().execute(*args, **options)
 
-    def handle(self, *args, admin_username="admin", **options):
+    def handle(self, *args: Any, admin_username: str = "admin", **options: Any) -> None:
         from calendars import services as calendars
         from calendars.models import Calendar
         from configuration import services as configuration
@@ -47,7 +48,7 @@ class Command(AuditedCommand):
         from windows import services as windows
         from windows.models import ProcessingWindow
 
-        def calendar(code, name, tz, market):
+        def calendar(code: str, name: str, tz: str, market: str) -> Calendar:
             existing = Calendar.objects.filter(code=code).first()
             if existing:
                 return existing
@@ -132,7 +133,7 @@ class Command(AuditedCommand):
         for key, value_type, schema, default, sensitive in config_defs:
             if Configuration.objects.filter(key=key).exists():
                 continue
-            definition = configuration.create_configuration(
+            created = configuration.create_configuration(
                 data={
                     "key": key,
                     "description": f"Demo setting {key}",
@@ -144,7 +145,7 @@ class Command(AuditedCommand):
             )
             if key == "payments.max_amount":
                 configuration.create_value(
-                    configuration=definition,
+                    configuration=created,
                     data={
                         "institution": banks["DEUTDEFF"],
                         "value": "5000000.00",

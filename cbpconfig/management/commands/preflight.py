@@ -1,24 +1,55 @@
-"""`manage.py preflight`: pre-deployment checks; exit 1 with the failing check named."""
+"""`manage.py preflight`: pre-deployment checks; exit 1 with the failing checks named.
+
+Outside development it refuses settings a deployment must not run with (DEBUG, a short,
+patterned or placeholder SECRET_KEY, a default database or Redis password, an audit retention
+below the specification's: cbpconfig.config.deployment_problems) and backup storage it cannot
+write."""
 
 from __future__ import annotations
 
 import io
+import os
 import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from cbpconfig.config import deployment_problems
 from cbpconfig.health import cache_ok, database_ok
+from cbpconfig.management.base import OperationsCommand, one_line
 
 
-class Command(BaseCommand):
-    help = "Pre-deployment checks: settings, check --deploy, database and cache, migration plan, missing migrations."
+def backup_storage_problem(directory: str | os.PathLike[str]) -> str | None:
+    """None when a file can be written, flushed to disk and removed in DIRECTORY (created if
+    missing), else the reason. `backup`, `dbbackup` and /health all write there."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".cbp-preflight-", delete=True) as probe:
+            probe.write(b"preflight")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return f"cannot write in {path} ({exc.strerror or one_line(exc)})"
+    return None
 
-    def handle(self, *args, **options):
+
+class Command(OperationsCommand):
+    help = (
+        "Pre-deployment checks: settings (and, outside development, that they are safe to deploy), "
+        "check --deploy, database and cache, backup storage, migration plan, missing migrations."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
         failures: list[str] = []
+        production_like = settings.CBP_ENVIRONMENT != "development"
 
         def report(name: str, problem: str | None) -> None:
             self.stdout.write(
@@ -29,7 +60,9 @@ class Command(BaseCommand):
 
         # Settings were validated at start-up (a bad one never gets this far).
         report(f"settings valid for {settings.CBP_ENVIRONMENT}", None)
-        if settings.CBP_ENVIRONMENT != "development":
+        if production_like:
+            unsafe = deployment_problems(settings.CBP)
+            report("safe settings", "; ".join(unsafe) if unsafe else None)
             out = io.StringIO()
             try:
                 call_command("check", deploy=True, fail_level="WARNING", stdout=out, stderr=out)
@@ -37,10 +70,20 @@ class Command(BaseCommand):
             except SystemCheckError as exc:
                 report("check --deploy", " ".join(str(exc).split())[:500])
         else:
+            report("safe settings (skipped in development)", None)
             report("check --deploy (skipped in development)", None)
         report("database reachable", database_ok())
         report("cache reachable", cache_ok())
-        if not failures or "database reachable" not in failures:
+        storage = backup_storage_problem(settings.CBP_BACKUP_DIR)
+        if production_like:
+            report("backup storage writable", storage)
+        else:
+            report(
+                "backup storage writable"
+                + (f" (not required in development: {storage})" if storage else ""),
+                None,
+            )
+        if "database reachable" not in failures:
             try:
                 executor = MigrationExecutor(connections["default"])
                 plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
@@ -53,7 +96,11 @@ class Command(BaseCommand):
                 report("migration plan", type(exc).__name__)
         out = io.StringIO()
         try:
-            call_command("makemigrations", check=True, dry_run=True, stdout=out, stderr=out)
+            # makemigrations warns on stderr when it cannot check the history against the
+            # database; an unreachable database is already reported above, in one line.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                call_command("makemigrations", check=True, dry_run=True, stdout=out, stderr=out)
             report("no model change without a migration", None)
         except (SystemExit, CommandError):
             report("no model change without a migration", "makemigrations --check found changes")

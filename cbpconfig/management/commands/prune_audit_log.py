@@ -1,20 +1,23 @@
 """`manage.py prune_audit_log`: delete audit entries past the environment's retention."""
 
 from datetime import timedelta
+from typing import Any
 
 from auditlog import get_logentry_model
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandParser
 from django.utils import timezone
 
+from cbpconfig.management.base import OperationsCommand
 
-class Command(BaseCommand):
+
+class Command(OperationsCommand):
     help = "Delete audit entries older than the retention (production 365 days, staging 90, development 30)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args, dry_run=False, **options):
+    def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
         days = settings.CBP_AUDIT_RETENTION_DAYS
         cutoff = timezone.now() - timedelta(days=days)
         old = get_logentry_model().objects.filter(timestamp__lt=cutoff)

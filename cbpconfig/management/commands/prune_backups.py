@@ -6,26 +6,30 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandParser
 
 from cbpconfig.backup import list_archives
+from cbpconfig.management.base import OperationsCommand
 
 # django-dbbackup's default file name: {database}-{server}-{%Y-%m-%d-%H%M%S}.{extension}[.metadata]
 DBBACKUP_NAME = re.compile(r"^[\w.-]+-\d{4}-\d{2}-\d{2}-\d{6}\.")
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = (
         "Delete archives past retention (full 90 days, incremental 7 days; dbbackup dumps 30 days)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--output", default=None, help="directory (default: CBP_BACKUP_DIR)")
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args, output=None, dry_run=False, **options):
+    def handle(
+        self, *args: Any, output: str | None = None, dry_run: bool = False, **options: Any
+    ) -> None:
         directory = Path(output or settings.CBP_BACKUP_DIR)
         retention = settings.CBP_BACKUP_RETENTION_DAYS
         now = datetime.now(UTC)

@@ -1,6 +1,8 @@
 """`manage.py restore ARCHIVE [--dry-run]`: replace all domain data with the archive's state."""
 
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from cbpconfig import cache as coherence
 from cbpconfig.backup import (
@@ -17,13 +19,13 @@ from cbpconfig.management.base import AuditedCommand
 class Command(AuditedCommand):
     help = "Verify the chain ending at ARCHIVE and replace all domain data with its state (one transaction)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("archive")
         parser.add_argument(
             "--dry-run", action="store_true", help="print what would change, change nothing"
         )
 
-    def handle(self, *args, archive, dry_run=False, **options):
+    def handle(self, *args: Any, archive: str, dry_run: bool = False, **options: Any) -> None:
         try:
             chain = load_chain(archive)
             check_migrations(chain)

@@ -18,9 +18,10 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.db import connections
 
 from cbpconfig.backup import (
@@ -31,24 +32,28 @@ from cbpconfig.backup import (
     load_chain,
     state_of_chain,
 )
+from cbpconfig.management.base import OperationsCommand
 
 ALIAS = "cbp_verify_scratch"
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = "Verify an archive: checksums, then a restore into a scratch database compared object by object."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("archive")
 
-    def handle(self, *args, archive, **options):
+    def handle(self, *args: Any, archive: str, **options: Any) -> None:
         try:
             chain = load_chain(archive)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         target = state_of_chain(chain)
         self.stdout.write(f"checksums ok ({len(chain)} archive(s))")
+        # Reach the database first: the scratch database is created beside it (and Django's
+        # fallback when it cannot would only add a warning before the same error).
+        connections["default"].ensure_connection()
         with ScratchDatabase() as scratch:
             env = dict(
                 os.environ,
@@ -59,7 +64,8 @@ class Command(BaseCommand):
                 ["migrate", "--noinput", "-v0"],
                 ["restore", str(Path(archive).resolve())],
             ):
-                result = subprocess.run(
+                # S603: our own interpreter and manage.py with fixed arguments, no shell.
+                result = subprocess.run(  # noqa: S603
                     [sys.executable, str(ROOT / "manage.py"), *step],
                     cwd=ROOT,
                     env=env,
@@ -115,7 +121,7 @@ class ScratchDatabase:
         }
         return ALIAS
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if ALIAS in connections.databases:
             connections[ALIAS].close()
             del connections[ALIAS]

@@ -7,19 +7,19 @@ values against their definition's schema, references): each app's AppConfig may 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand
 
 from cbpconfig.backup import domain_models
-from cbpconfig.management.base import one_line
+from cbpconfig.management.base import OperationsCommand, one_line
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = "Re-validate every stored object (single-object and cross-object rules); exit 1 on any violation."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         problems: list[str] = []
         checked = 0
         for model in domain_models():

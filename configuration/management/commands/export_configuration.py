@@ -16,6 +16,8 @@ class Command(AuditedCommand):
         "promotion to another environment with import_configuration. Sensitive values are "
         "written in clear: treat the file as a secret."
     )
+    # A read (in one transaction for a consistent snapshot): it needs no shared cache.
+    needs_cache = False
 
     def add_arguments(self, parser):
         parser.add_argument("--output", help="write to FILE instead of standard output")

@@ -1,0 +1,315 @@
+"""The console's own pages: home, an institution whole, the change log, an object's history,
+the holiday import and the year view's clicks, and the as-you-type check of a value.
+
+Each is wrapped by ``admin.site.admin_view`` in :mod:`cbpconfig.console.urls` (staff log-in,
+CSRF, never cached) and checks the model permission of what it shows or changes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from calendars import services as calendar_services
+from calendars.models import Calendar, Holiday
+from cbpconfig.console import history, holiday_catalog
+from cbpconfig.console.home import attention
+from cbpconfig.console.institution import BadInstant, overview, parse_at
+from cbpconfig.dates import SUPPORTED_YEARS
+from configuration.models import Configuration, Institution
+from configuration.resolution import ConfigError, validate_value
+
+
+def _context(request, title: str, **extra) -> dict:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def _require(request, *perms: str) -> None:
+    if not request.user.has_perms(perms):
+        raise PermissionDenied
+
+
+# -- home -----------------------------------------------------------------------------------
+
+
+def home(request):
+    """What needs attention, then the apps the user may open (Django's index below)."""
+    context = _context(
+        request,
+        "What needs attention",
+        app_list=admin.site.get_app_list(request),
+        **attention(request.user),
+    )
+    request.current_app = admin.site.name
+    return TemplateResponse(request, "admin/console/home.html", context)
+
+
+# -- an institution whole -------------------------------------------------------------------
+
+
+def institution_page(request, code: str):
+    _require(request, "configuration.view_institution")
+    institution = get_object_or_404(Institution.objects.select_related("calendar"), code=code)
+    tz = ZoneInfo(institution.timezone)
+    error = None
+    try:
+        at = parse_at(request.GET.get("at"), tz)
+    except BadInstant as exc:
+        at, error = None, str(exc)
+    data = overview(institution, request.user, at)
+    return TemplateResponse(
+        request,
+        "admin/console/institution.html",
+        _context(
+            request,
+            f"{institution.code} — {institution.name}",
+            at_error=error,
+            at_input=data["at_local"].strftime("%Y-%m-%dT%H:%M"),
+            change_url=reverse("admin:configuration_institution_change", args=[institution.pk]),
+            history_url=reverse("admin:configuration_institution_history", args=[institution.pk]),
+            changes_url=reverse("console:changes") + f"?institution={institution.code}",
+            may_see_keys=request.user.has_perm("cbpconfig.view_apikey"),
+            may_issue_keys=request.user.has_perm("cbpconfig.add_apikey"),
+            **data,
+        ),
+    )
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+class ChangeLogFilter(forms.Form):
+    actor = forms.CharField(
+        required=False, label="Actor", help_text="a user, api-key:NAME or system:COMMAND"
+    )
+    model = forms.ChoiceField(required=False, label="Object type")
+    institution = forms.CharField(required=False, label="Institution (BIC)")
+    action = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "any"),
+            ("created", "created"),
+            ("changed", "changed"),
+            ("deleted", "deleted"),
+        ],
+    )
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [("", "any"), *history.model_choices()]
+
+
+def change_log(request):
+    """Every change by anyone (API, console, commands, restore), filterable."""
+    _require(request, "cbpconfig.view_auditentry")
+    form = ChangeLogFilter(request.GET or None)
+    filters = {}
+    if form.is_bound and form.is_valid():
+        filters = {k: v for k, v in form.cleaned_data.items() if v}
+        if "institution" in filters:
+            filters["institution"] = filters["institution"].strip().upper()
+    page, entries = history.page_of(history.filtered_entries(**filters), request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return TemplateResponse(
+        request,
+        "admin/console/change_log.html",
+        _context(
+            request,
+            "Change log",
+            form=form,
+            page=page,
+            entries=entries,
+            query=query.urlencode(),
+        ),
+    )
+
+
+def object_history(model_admin, request, object_id: str):
+    """An object's history with its children's (replaces Django's and auditlog's pages)."""
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None:
+        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
+    if not model_admin.has_view_or_change_permission(request, obj):
+        raise PermissionDenied
+    opts = model_admin.opts
+    page, entries = history.page_of(history.entries_for(obj), request.GET.get("page"))
+    return TemplateResponse(
+        request,
+        "admin/console/object_history.html",
+        _context(
+            request,
+            f"History: {obj}",
+            opts=opts,
+            object=obj,
+            original=obj,
+            page=page,
+            entries=entries,
+            change_url=reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
+            ),
+            children=[
+                str(history._model_of(label)._meta.verbose_name_plural)
+                for label, _ in history.CHILDREN.get(history.model_label_of(type(obj)), ())
+                if history._model_of(label) is not None
+            ],
+        ),
+    )
+
+
+# -- calendars: the holiday import and the year view's clicks --------------------------------
+
+
+class CalendarImportForm(forms.Form):
+    """A country (by name, once each) and one of its subdivisions, or a financial market, and
+    the years. Validated by the import service's own rules."""
+
+    country = forms.ChoiceField(required=False)
+    subdivision = forms.ChoiceField(required=False)
+    market = forms.ChoiceField(required=False, label="or a financial market")
+    years = forms.CharField(
+        max_length=100, help_text="A year, a range such as 2026-2030, or 2026,2028."
+    )
+
+    def __init__(self, *args, country: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["country"].choices = [
+            ("", "— choose a country —"),
+            *holiday_catalog.countries(),
+        ]
+        self.fields["country"].widget.attrs["data-reload-on-change"] = "country"
+        subdivisions = holiday_catalog.subdivisions(country) if country else ()
+        self.fields["subdivision"].choices = [
+            ("", "— the whole country —" if subdivisions else "— choose a country first —"),
+            *subdivisions,
+        ]
+        self.fields["market"].choices = [("", "— none —"), *holiday_catalog.markets()]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            cleaned["source"] = calendar_services.holiday_source(
+                country=cleaned.get("country"),
+                subdivision=cleaned.get("subdivision"),
+                market=cleaned.get("market"),
+                years=list(calendar_services.parse_year_range(cleaned.get("years", ""))),
+            )
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+        return cleaned
+
+
+def calendar_import(request, pk: int):
+    calendar = get_object_or_404(Calendar, pk=pk)
+    _require(request, "calendars.add_holiday")
+    this_year = timezone.now().year
+    if request.method == "POST":
+        form = CalendarImportForm(request.POST, country=request.POST.get("country", ""))
+        if form.is_valid():
+            source = form.cleaned_data["source"]
+            result = calendar_services.import_holidays(calendar=calendar, source=source)
+            messages.success(
+                request,
+                f"{calendar.code}: {result.created} holidays created, {result.skipped} skipped "
+                f"(already there) from {source.label}.",
+            )
+            year = min(source.years) if this_year not in source.years else this_year
+            return HttpResponseRedirect(
+                reverse("admin:calendars_calendar_year", args=[calendar.pk, year])
+            )
+    else:
+        country = request.GET.get("country", "")
+        form = CalendarImportForm(
+            initial={
+                "country": country,
+                "years": request.GET.get("years") or f"{this_year}-{this_year + 2}",
+            },
+            country=country,
+        )
+    return TemplateResponse(
+        request,
+        "admin/console/calendar_import.html",
+        _context(
+            request,
+            f"Import holidays into {calendar.code}",
+            calendar=calendar,
+            opts=Calendar._meta,
+            form=form,
+            change_url=reverse("admin:calendars_calendar_change", args=[calendar.pk]),
+        ),
+    )
+
+
+def year_toggle(request, pk: int, year: int):
+    """A click on a day of the year view: add a holiday there, or remove the one it has."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if year not in SUPPORTED_YEARS:
+        raise Http404("No such year.")
+    calendar = get_object_or_404(Calendar, pk=pk)
+    back = reverse("admin:calendars_calendar_year", args=[calendar.pk, year])
+    try:
+        day = date.fromisoformat(request.POST.get("date", ""))
+    except ValueError:
+        messages.error(request, "Choose a day of the calendar.")
+        return HttpResponseRedirect(back)
+    existing = Holiday.objects.filter(calendar=calendar, date=day).first()
+    try:
+        if existing is not None:
+            _require(request, "calendars.delete_holiday")
+            calendar_services.delete_holiday(holiday=existing)
+            messages.success(
+                request, f"{day}: holiday {existing.name!r} removed from {calendar.code}."
+            )
+        else:
+            _require(request, "calendars.add_holiday")
+            name = (request.POST.get("name") or "").strip() or "Holiday"
+            calendar_services.create_holiday(calendar=calendar, data={"date": day, "name": name})
+            messages.success(request, f"{day}: holiday {name!r} added to {calendar.code}.")
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    return HttpResponseRedirect(back)
+
+
+# -- configuration values: checked as they are typed ----------------------------------------
+
+
+def check_value(request, pk: int):
+    """POST ``{"value": "<JSON text>"}``: is it a valid value of configuration ``pk``? The
+    answer of the same function the API and every save use."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    _require(request, "configuration.view_configuration")
+    configuration = get_object_or_404(Configuration, pk=pk)
+    raw = request.POST.get("value", "")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return JsonResponse({"ok": False, "error": "Not valid JSON yet."})
+    try:
+        validate_value(configuration.value_type, configuration.schema, value)
+    except ConfigError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)})
+    return JsonResponse({"ok": True, "error": None})

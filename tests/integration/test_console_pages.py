@@ -1,0 +1,403 @@
+"""The operations console (issue 13): landing page, environment banner, menu, roles, the home
+page's "what needs my attention", the institution page, history and the change log.
+
+The fixtures here (a small estate, users in each role) are shared with the other
+test_console_* modules (imported there).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.utils import timezone
+
+from calendars import services as calendar_services
+from cbpconfig.audit import system_actor
+from configuration import services as configuration_services
+from flags import services as flag_services
+from windows import services as window_services
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("Operations editor", "Configuration administrator", "Auditor", "API-key administrator")
+PASSWORD = "console-pass-1!"
+
+
+def closing_soon_rule(now: datetime, minutes: int = 30) -> dict:
+    """A daily rule (UTC) whose session of today's business date closes ``minutes`` after
+    ``now`` and opened three hours before it."""
+    business_date = now.date()
+    opens, closes = now - timedelta(hours=3), now + timedelta(minutes=minutes)
+    return {
+        "label": "day",
+        "weekdays": [1, 2, 3, 4, 5, 6, 7],
+        "opens": opens.strftime("%H:%M:%S"),
+        "opens_day_offset": (opens.date() - business_date).days,
+        "closes": closes.strftime("%H:%M:%S"),
+        "closes_day_offset": (closes.date() - business_date).days,
+    }
+
+
+@pytest.fixture
+def estate(db):
+    """A calendar open every day (holidays of this year only), an institution, a window that
+    closes in 30 minutes with an override tomorrow, configurations (one sensitive, one value
+    scheduled in three days), a flag in partial rollout — each written by a command."""
+    now = timezone.now()
+    today = now.date()
+    with system_actor("seed"):
+        calendar = calendar_services.create_calendar(
+            data={"code": "TARGET2", "name": "TARGET2", "timezone": "UTC", "weekend_days": []}
+        )
+        calendar_services.create_holiday(
+            calendar=calendar, data={"date": date(today.year, 12, 31), "name": "Year end"}
+        )
+        bank = configuration_services.create_institution(
+            data={
+                "code": "DEUTDEFF",
+                "name": "Deutsche Bank",
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+                "calendar": calendar,
+            }
+        )
+        window = window_services.create_window(
+            data={
+                "code": "SCT-INST",
+                "name": "SEPA instant",
+                "calendar": calendar,
+                "timezone": "UTC",
+                "institution": bank,
+                "sessions": [closing_soon_rule(now)],
+            }
+        )
+        window_services.create_override(
+            window=window,
+            data={"date": today + timedelta(days=2), "closed": True, "reason": "Staff outing"},
+        )
+        limit = configuration_services.create_configuration(
+            data={
+                "key": "payments.limit",
+                "value_type": "integer",
+                "schema": {"type": "integer", "minimum": 0},
+                "default": 10,
+            }
+        )
+        configuration_services.create_value(
+            configuration=limit,
+            data={"value": 500, "institution": None, "effective_from": now - timedelta(days=1)},
+        )
+        configuration_services.create_value(
+            configuration=limit,
+            data={"value": 900, "institution": bank, "effective_from": now + timedelta(days=3)},
+        )
+        secret = configuration_services.create_configuration(
+            data={"key": "gateway.token", "value_type": "string", "is_sensitive": True}
+        )
+        configuration_services.create_value(
+            configuration=secret,
+            data={
+                "value": "tok-Zq81xW",
+                "institution": bank,
+                "effective_from": now + timedelta(days=1),
+            },
+        )
+        flag = flag_services.create_flag(
+            data={
+                "name": "instant-payments",
+                "rollout_percent": Decimal("25.0"),
+                "institutions": [bank],
+            }
+        )
+    return {
+        "calendar": calendar,
+        "bank": bank,
+        "window": window,
+        "limit": limit,
+        "secret": secret,
+        "flag": flag,
+        "now": now,
+    }
+
+
+@pytest.fixture
+def role_client(db, django_user_model):
+    """role_client("Auditor") -> a logged-in Client of a staff user in that role (group)."""
+
+    def make(role: str, username: str | None = None) -> Client:
+        username = username or role.lower().replace(" ", "-").replace("-administrator", "-admin")
+        user = django_user_model.objects.create_user(username, password=PASSWORD, is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def text_of(response) -> str:
+    return response.content.decode()
+
+
+# -- first run: the landing page, JSON 404s ------------------------------------------------
+
+
+def test_landing__anonymous__links_console_docs_and_health(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = text_of(response)
+    for href in ('href="/admin/"', 'href="/api/docs/"', 'href="/health"'):
+        assert href in page
+    assert "changepassword" in page
+    assert 'id="environment-banner"' in page
+
+
+def test_api__unknown_path__json_404(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+
+
+# -- the banner and the menu ---------------------------------------------------------------
+
+
+def test_banner__login_and_every_console_page__names_the_environment(client, superuser, settings):
+    page = text_of(client.get("/admin/login/"))
+    assert 'class="cbp-env cbp-env-development"' in page
+    client.force_login(superuser)
+    for url in ("/admin/", "/admin/calendars/calendar/", "/admin/changes/"):
+        assert 'id="environment-banner"' in text_of(client.get(url)), url
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_banner__colour_follows_the_environment(client, settings, environment):
+    settings.CBP_ENVIRONMENT = environment
+    assert f"cbp-env-{environment}" in text_of(client.get("/admin/login/"))
+
+
+def test_menu__no_waffle_samples_or_switches__one_api_keys_entry(client, superuser):
+    client.force_login(superuser)
+    page = text_of(client.get("/admin/"))
+    assert "/admin/waffle/" not in page
+    assert "/admin/rest_framework_api_key/" not in page
+    assert page.count(">API keys</a>") == 1
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+
+def test_roles__created_by_the_migration__with_their_permissions():
+    groups = {g.name: g for g in Group.objects.all()}
+    assert set(ROLES) <= set(groups)
+
+    def perms(role):
+        return {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in groups[role].permissions.select_related("content_type")
+        }
+
+    editor, admin_, auditor, keys = (perms(r) for r in ROLES)
+    assert {"calendars.add_holiday", "windows.change_windowoverride"} <= editor
+    assert "configuration.change_configurationvalue" in editor
+    assert "configuration.view_sensitive_value" not in editor
+    assert "flags.change_flag" not in editor
+    assert "flags.change_flag" in admin_
+    assert "configuration.view_sensitive_value" in admin_
+    assert all(p.split(".")[1].startswith("view_") for p in auditor)
+    assert {"windows.view_processingwindow", "cbpconfig.view_auditentry"} <= auditor
+    assert {"cbpconfig.add_apikey", "cbpconfig.change_apikey"} <= keys
+    assert not any(p.startswith("calendars.") for p in keys)
+
+
+def test_auditor__sees_every_page_and_the_window_rules__no_save_no_add(estate, role_client):
+    auditor = role_client("Auditor")
+    window = estate["window"]
+    page = text_of(auditor.get(f"/admin/windows/processingwindow/{window.pk}/change/"))
+    assert (
+        "Sessions:" not in page or "None" not in re.sub(r"\s+", " ", page).split("Sessions")[1][:80]
+    )
+    assert 'name="_save"' not in page
+    assert "cbp-rules-view" in page  # the weekly rules, shown as a table
+    for url in (
+        "/admin/",
+        "/admin/changes/",
+        f"/admin/institutions/{estate['bank'].code}/",
+        "/admin/cbpconfig/apikey/",
+        f"/admin/calendars/calendar/{estate['calendar'].pk}/change/",
+        f"/admin/configuration/configuration/{estate['limit'].pk}/change/",
+    ):
+        response = auditor.get(url)
+        assert response.status_code == 200, url
+        assert 'name="_save"' not in text_of(response), url
+        assert (
+            "/add/"
+            not in re.sub(r'href="/admin/[a-z_/]*/add/\?_to_field[^"]*"', "", text_of(response))
+            or url == "/admin/"
+        ), url
+    refused = auditor.post(
+        f"/admin/calendars/calendar/{estate['calendar'].pk}/change/", {"name": "changed"}
+    )
+    assert refused.status_code == 403
+
+
+# -- home: what needs my attention ---------------------------------------------------------
+
+
+def test_home__answers_what_needs_attention(estate, role_client):
+    page = text_of(role_client("Operations editor").get("/admin/"))
+    sections = {
+        name: page.split(f'id="{name}"')[1].split("</section>")[0]
+        for name in (
+            "closing-soon",
+            "open-now",
+            "upcoming-overrides",
+            "calendars-ending",
+            "scheduled-changes",
+            "partial-flags",
+            "latest-changes",
+        )
+    }
+    assert "SCT-INST" in sections["closing-soon"]
+    assert "data-countdown=" in sections["closing-soon"]
+    assert "SCT-INST" in sections["open-now"]
+    assert "Staff outing" in sections["upcoming-overrides"]
+    assert "TARGET2" in sections["calendars-ending"]
+    assert "import-holidays" in sections["calendars-ending"]
+    scheduled = sections["scheduled-changes"]
+    assert "payments.limit" in scheduled
+    assert "DEUTDEFF" in scheduled
+    assert "900" in scheduled
+    assert "gateway.token" in scheduled
+    assert "tok-Zq81xW" not in scheduled
+    assert "instant-payments" in sections["partial-flags"]
+    assert "system:seed" in sections["latest-changes"]
+
+
+def test_home__sensitive_scheduled_value__shown_to_configuration_administrators(
+    estate, role_client
+):
+    page = text_of(role_client("Configuration administrator").get("/admin/"))
+    assert "tok-Zq81xW" in page.split('id="scheduled-changes"')[1].split("</section>")[0]
+
+
+# -- the institution page ------------------------------------------------------------------
+
+
+def test_institution_page__whole(estate, role_client, make_key):
+    make_key("bank-system", institution=estate["bank"])
+    page = text_of(role_client("Auditor").get("/admin/institutions/DEUTDEFF/"))
+    config = page.split('id="effective-configuration"')[1].split("</section>")[0]
+    assert re.search(r'data-key="payments.limit".*?500.*?global', config, re.S)
+    flags = page.split('id="flags"')[1].split("</section>")[0]
+    assert re.search(r'data-flag="instant-payments".*?on.*?TARGETING_MATCH', flags, re.S)
+    windows = page.split('id="windows"')[1].split("</section>")[0]
+    assert re.search(r'data-window="SCT-INST".*?open', windows, re.S)
+    assert "bank-system" in page.split('id="api-keys"')[1]
+    assert "Staff outing" in page.split('id="recent-changes"')[1]
+
+
+def test_institution_page__evaluate_at_a_later_time__scheduled_value_applies(estate, role_client):
+    later = (estate["now"] + timedelta(days=4)).astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    page = text_of(
+        role_client("Operations editor").get("/admin/institutions/DEUTDEFF/", {"at": later})
+    )
+    config = page.split('id="effective-configuration"')[1].split("</section>")[0]
+    assert re.search(r'data-key="payments.limit".*?900.*?institution', config, re.S)
+    assert re.search(r'data-key="gateway.token".*?\*{8}', config, re.S)  # masked for editors
+
+
+def test_institution_page__bad_time__message_not_error(estate, role_client):
+    response = role_client("Operations editor").get("/admin/institutions/DEUTDEFF/", {"at": "soon"})
+    assert response.status_code == 200
+    assert "is not a date and time" in text_of(response)
+
+
+def test_institution_page__unknown_code__404(estate, role_client):
+    assert role_client("Auditor").get("/admin/institutions/NOPENOPE/").status_code == 404
+
+
+def test_institution_list_and_change_page__link_the_overview(estate, superuser, client):
+    client.force_login(superuser)
+    bank = estate["bank"]
+    assert "/admin/institutions/DEUTDEFF/" in text_of(
+        client.get(f"/admin/configuration/institution/{bank.pk}/change/")
+    )
+    assert "/admin/institutions/DEUTDEFF/" in text_of(
+        client.get("/admin/configuration/institution/")
+    )
+
+
+# -- history and the change log ------------------------------------------------------------
+
+
+def test_history__window__children_included_codes_not_ids(estate, superuser, client, writer):
+    window = estate["window"]
+    assert (
+        writer.patch("/api/v1/windows/SCT-INST/", {"name": "SEPA Inst"}, format="json").status_code
+        == 200
+    )
+    client.force_login(superuser)
+    page = text_of(client.get(f"/admin/windows/processingwindow/{window.pk}/history/"))
+    table = page.split('id="history-table"')[1]
+    assert "api-key:writer" in table
+    assert "SEPA instant" in table
+    assert "SEPA Inst" in table
+    assert "Staff outing" in table  # the override, a child
+    assert "SCT-INST rule 1" in table  # the weekly rule, a child
+    assert "expected_version" not in page
+    assert ".None" not in table
+    assert "TARGET2" in table  # the calendar by its code, not its id
+    # auditlog's page shows the same history
+    assert "Staff outing" in text_of(
+        client.get(f"/admin/windows/processingwindow/{window.pk}/auditlog/")
+    )
+
+
+def test_history__institution__values_windows_and_keys(estate, superuser, client):
+    client.force_login(superuser)
+    page = text_of(client.get(f"/admin/configuration/institution/{estate['bank'].pk}/history/"))
+    assert "payments.limit [DEUTDEFF]" in page
+    assert "SCT-INST" in page
+
+
+def test_change_log__filters(estate, superuser, client, writer):
+    writer.patch("/api/v1/calendars/TARGET2/", {"name": "TARGET2 RTGS"}, format="json")
+    client.force_login(superuser)
+
+    def rows(**params):
+        page = text_of(client.get("/admin/changes/", params))
+        return page.split('id="change-log-table"')[1].split("</table>")[0]
+
+    everything = rows()
+    assert "api-key:writer" in everything
+    assert "system:seed" in everything
+    by_actor = rows(actor="api-key:writer")
+    assert "TARGET2 RTGS" in by_actor
+    assert "system:seed" not in by_actor
+    by_model = rows(model="windows.windowoverride")
+    assert "Staff outing" in by_model
+    assert "payments.limit" not in by_model
+    by_bank = rows(institution="DEUTDEFF")
+    assert "SCT-INST" in by_bank
+    assert "payments.limit [DEUTDEFF]" in by_bank
+    assert "TARGET2 RTGS" not in by_bank
+    tomorrow = (timezone.now() + timedelta(days=2)).date().isoformat()
+    assert "No changes." in rows(since=tomorrow)
+    assert "created" in rows(action="created").lower()
+
+
+def test_change_log__auditor_may__api_key_admin_may_not_see_other_changes(estate, role_client):
+    assert role_client("Auditor").get("/admin/changes/").status_code == 200
+    assert role_client("Operations editor", "ed2").get("/admin/changes/").status_code == 200
+    no_audit = role_client("API-key administrator")
+    Group.objects.get(name="API-key administrator").permissions.remove(
+        *Group.objects.get(name="API-key administrator").permissions.filter(
+            codename="view_auditentry"
+        )
+    )
+    assert no_audit.get("/admin/changes/").status_code == 403
