@@ -11,7 +11,11 @@ COPY requirements.txt .
 RUN pip wheel --wheel-dir /wheels -r requirements.txt
 
 FROM python:3.11-slim-bookworm AS runtime
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# The release every log line, audit entry and metric names (docker build --build-arg
+# CBP_RELEASE=$(git rev-parse --short HEAD)).
+ARG CBP_RELEASE=unknown
+ENV CBP_RELEASE=${CBP_RELEASE} \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=cbpconfig.settings \

@@ -106,3 +106,11 @@ monitoring: install
 	status=$$?; \
 	echo "make monitoring: $$(( $$(date +%s) - start ))s of $(MONITORING_BUDGET)s"; \
 	exit $$status
+
+.PHONY: e2e
+
+## make e2e: the end-to-end suite (tests/e2e): gunicorn on the real PostgreSQL and Redis, driven
+## by Debian's Chromium through Playwright (never `playwright install`); screenshots of each
+## step of the console's journeys under var/e2e-screenshots/. E2E_ARGS go to pytest.
+e2e: install
+	$(BIN)/pytest tests/e2e $(E2E_ARGS)

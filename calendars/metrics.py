@@ -3,7 +3,12 @@ actions and hit/miss — never dates)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter
+
+if TYPE_CHECKING:
+    from cbpconfig.metrics import dependency_timer
 
 HOLIDAY_CHANGES = Counter(
     "cbp_calendar_holiday_changes_total",
@@ -34,7 +39,7 @@ def businessday_request(operation: str) -> None:
     _REQUESTS[operation].inc()
 
 
-def holiday_import():
+def holiday_import() -> dependency_timer:
     """``with metrics.holiday_import(): entries = source.fetch()``: the call to the holidays
     package timed and its failure counted as the `holidays` dependency
     (cbp_dependency_request_duration_seconds, cbp_dependency_errors_total)."""

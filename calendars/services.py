@@ -17,6 +17,7 @@ import holidays as holidays_package
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from calendars import metrics
 from calendars.models import Calendar, Holiday
 from cbpconfig.dates import SUPPORTED_YEARS, outside_supported_years
 from cbpconfig.services import create_object, delete_object, update_object
@@ -237,7 +238,8 @@ def holiday_source(
 def import_holidays(*, calendar: Calendar, source: HolidaySource) -> ImportResult:
     """Add the source's holidays to the calendar; dates it already has are kept as they are
     (idempotent). One audited create per new holiday, ``source`` set to ``source.label``."""
-    entries = source.fetch()
+    with metrics.holiday_import():
+        entries = source.fetch()
     with transaction.atomic():
         # Lock the calendar: two imports at once must not both create the same date.
         locked = Calendar.objects.select_for_update().get(pk=calendar.pk)

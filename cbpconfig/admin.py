@@ -4,6 +4,7 @@ refusal on the form instead of an error page, and shows history."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -111,6 +112,7 @@ class StaleChanges:
     current: int
     changes: list[Any]
     reapply_field: str
+    taken: list[str] = dataclasses.field(default_factory=list)  # their values, now in the form
 
 
 class VersionedAdminForm(forms.ModelForm[Any]):
@@ -146,15 +148,38 @@ class VersionedAdminForm(forms.ModelForm[Any]):
                     return cleaned
                 from cbpconfig.console.history import changes_since
 
+                taken = self._take_their_changes(expected)
                 # Shown above the form (templates/admin/change_form.html), the input kept.
                 self.stale = StaleChanges(
                     expected=expected,
                     current=current,
                     changes=changes_since(self.instance, expected),
                     reapply_field=REAPPLY_FIELD,
+                    taken=taken,
                 )
                 raise ValidationError(STALE_MESSAGE.format(current=current, expected=expected))
         return cleaned
+
+    def _take_their_changes(self, expected: int) -> list[str]:
+        """For the form shown again after a stale save: a text field the other person changed
+        and this user did not (it was posted as it was) shows their new value; a field both
+        changed keeps this user's input. (Other kinds of fields keep what was posted.)"""
+        from cbpconfig.console.history import fields_changed_since
+
+        theirs = fields_changed_since(self.instance, expected)
+        data = self.data.copy()
+        taken = []
+        for name, (before, _after) in theirs.items():
+            field = self.fields.get(name)
+            if field is None or type(field) is not forms.CharField or field.disabled:
+                continue
+            key = self.add_prefix(name)
+            if data.get(key, "") == ("" if before is None else str(before)):
+                data[key] = getattr(self.instance, name)
+                taken.append(name)
+        if taken:
+            self.data = data
+        return taken
 
 
 def _with_expected_version(fieldsets: Any, form_class: type[forms.BaseForm]) -> list[Any]:
@@ -250,7 +275,7 @@ class ServiceModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin[Any]):  # ty
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        from cbpconfig.console.views import object_history
+        from cbpconfig.console.history_views import object_history
 
         response: HttpResponse = object_history(self, request, object_id)
         return response
@@ -379,7 +404,18 @@ class AuditEntryAdmin(admin.ModelAdmin[Any]):
     list_filter = ["action", "content_type"]
     search_fields = ["object_repr", "object_pk", "actor_name", "cid"]
     date_hierarchy = "timestamp"
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+    # An API key's primary key embeds its stored hash: its entries name the key's prefix only.
+    fields = readonly_fields = [
+        "object_key" if f.name == "object_pk" else f.name
+        for f in AuditEntry._meta.fields
+        if f.name != "object_id"
+    ]
+
+    @admin.display(description="object pk")
+    def object_key(self, obj: Any) -> str:
+        if obj.content_type.app_label == "cbpconfig" and obj.content_type.model == "apikey":
+            return str(obj.object_pk).split(".", 1)[0] + "…"
+        return str(obj.object_pk)
 
     @admin.display(description="actor")
     def actor_label(self, obj: Any) -> str | None:

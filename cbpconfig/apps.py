@@ -15,3 +15,7 @@ class CbpConfig(AppConfig):
 
         auditlog.register(APIKey, exclude_fields=["hashed_key", "id"])
         cache.connect()
+
+        from cbpconfig import routers
+
+        routers.connect()  # so that even a process's first request is routed

@@ -153,7 +153,12 @@ def bump(*names: str) -> None:
 
 
 def bump_all() -> None:
-    """Invalidate every cached answer of every app (after commit)."""
+    """Invalidate every cached answer of every app (after commit). Hot reads go to the primary
+    for a while too (cbpconfig.routers): writes made with an explicit database alias, such as a
+    restore's, set no read-your-writes pin of their own."""
+    from cbpconfig.routers import pin_primary
+
+    transaction.on_commit(pin_primary, robust=True)
     bump(EPOCH)
 
 

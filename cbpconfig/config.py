@@ -13,12 +13,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import unquote, urlsplit
 
 ENVIRONMENTS = ("development", "staging", "production")
 
+
+class EnvironmentDefaults(TypedDict):
+    """One environment's row of ``ENVIRONMENT_DEFAULTS``."""
+
+    debug: bool
+    log_level: str
+    audit_retention_days: int
+    backups_required: bool
+
+
 # One small table of per-environment choices (ARCHITECTURE.md: no thousand-line settings).
-ENVIRONMENT_DEFAULTS: dict[str, dict[str, object]] = {
+ENVIRONMENT_DEFAULTS: dict[str, EnvironmentDefaults] = {
     "development": {
         "debug": True,
         "log_level": "DEBUG",
@@ -406,7 +417,11 @@ def deployment_problems(config: Config) -> list[str]:
     placeholder = next((word for word in PLACEHOLDER_WORDS if word in low), None)
     if placeholder:
         problems.append(f"SECRET_KEY looks like a placeholder (contains {placeholder!r})")
-    for name, url in (("DATABASE_URL", config.database_url), ("REDIS_URL", config.redis_url)):
+    for name, url in (
+        ("DATABASE_URL", config.database_url),
+        ("DATABASE_REPLICA_URL", config.database_replica_url),
+        ("REDIS_URL", config.redis_url),
+    ):
         password = _password(url)
         if password is None:
             continue  # no password in the URL: certificate, peer or network-policy access

@@ -25,8 +25,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
@@ -77,7 +78,7 @@ def cache_ok() -> str | None:
 
 
 @never_cache
-def live(request):
+def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
@@ -185,7 +186,7 @@ def _database_checks() -> dict[str, str]:
         connection.close()
 
 
-def database_server(connection) -> str:
+def database_server(connection: BaseDatabaseWrapper) -> str:
     """host:port of the server a connection reached: with several hosts in DATABASE_URL, the
     one that accepted a read-write session (after a failover, the promoted replica)."""
     try:
@@ -196,7 +197,7 @@ def database_server(connection) -> str:
 
 
 @never_cache
-def ready(request):
+def ready(request: HttpRequest) -> JsonResponse:
     deadline = time.monotonic() + READY_BUDGET
     # Both probes start now and run side by side; each has until the same deadline.
     db_job = _database_prober.submit(_database_checks)
@@ -225,26 +226,26 @@ def ready(request):
 
 
 @dataclasses.dataclass
-class CacheCheck(HealthCheck):
+class CacheCheck(HealthCheck):  # type: ignore[misc]  # django-health-check ships no types
     """The cache answers a ping (django-redis hides outages from cache.get by design)."""
 
-    def run(self):
+    def run(self) -> None:
         problem = cache_ok()
         if problem:
             raise ServiceUnavailable(problem)
 
 
 @dataclasses.dataclass
-class MigrationsCheck(HealthCheck):
+class MigrationsCheck(HealthCheck):  # type: ignore[misc]  # django-health-check ships no types
     """No migration is waiting to be applied."""
 
-    def run(self):
+    def run(self) -> None:
         pending = pending_migrations()
         if pending:
             raise ServiceUnavailable(f"pending: {', '.join(pending)}")
 
 
-class HealthView(HealthCheckView):
+class HealthView(HealthCheckView):  # type: ignore[misc]  # django-health-check ships no types
     checks = (
         Database,
         CacheCheck,
@@ -259,7 +260,7 @@ class HealthView(HealthCheckView):
         "Storage": "backup_storage",
     }
 
-    def render_to_response_json(self, status):
+    def render_to_response_json(self, status: int) -> JsonResponse:
         body = {
             self.COMPONENT_NAMES.get(type(result.check).__name__, type(result.check).__name__): (
                 "ok" if not result.error else str(result.error)
@@ -268,8 +269,8 @@ class HealthView(HealthCheckView):
         }
         return JsonResponse(body, status=503 if status >= 500 else status)
 
-    async def get(self, request, *args, **kwargs):
-        response = await super().get(request, *args, **kwargs)
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response: HttpResponse = await super().get(request, *args, **kwargs)
         # The contract (and load balancers) want 503 for an unhealthy service, not 500.
         if response.status_code == 500:
             response.status_code = 503

@@ -206,10 +206,11 @@ class JsonFormatter(logging.Formatter):
 def _request_bytes(request: HttpRequest) -> int:
     """Bytes of the request as it came over the wire (request line, headers, body)."""
     meta = request.META
-    size = len(request.method or "") + len(meta.get("RAW_URI") or request.get_full_path()) + 12
+    target = meta.get("RAW_URI") or f"{meta.get('PATH_INFO', '')}?{meta.get('QUERY_STRING', '')}"
+    size = len(request.method or "") + len(target) + 12
     for key, value in meta.items():
-        if key.startswith("HTTP_"):
-            size += len(key) - 5 + len(str(value)) + 4
+        if key[:5] == "HTTP_":
+            size += len(key) - 1 + len(value)
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         value = meta.get(key)
         if value:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 import psutil
@@ -33,6 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, mult
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from cbpconfig.logging import current_actor, institution_var
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -56,6 +58,7 @@ def console_login_failure(reason: str) -> None:
 
 FAMILIES = ("api", "ofrep", "admin", "operations", "docs", "other")
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+STATUS_CLASS = {index + 1: name for index, name in enumerate(STATUS_CLASSES)}
 NO_INSTITUTION = ("(platform)", "(anonymous)")
 
 HTTP_REQUESTS = Counter(
@@ -238,31 +241,40 @@ def worker_slot() -> str:
     return _worker_slot
 
 
+# Label children by their values: `.labels()` costs a look-up under a lock on every call. Each
+# cache is bounded by its labels' bounded values.
+_children: dict[tuple[object, ...], object] = {}
+
+
+def _child(metric: object, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)  # type: ignore[attr-defined]
+    return child
+
+
 def observe_request(
     request: HttpRequest, status: int, seconds: float, received: int, sent: int
 ) -> None:
-    from cbpconfig.logging import current_actor, institution_var
-
     family = family_of(request.path)
-    status_class = f"{status // 100}xx"
     operation = operation_of(request, family)
-    HTTP_REQUESTS.labels(family=family, status_class=status_class).inc()
-    OPERATION_DURATION.labels(family=family, operation=operation).observe(seconds)
+    _child(HTTP_REQUESTS, family, STATUS_CLASS[status // 100]).inc()
+    _child(OPERATION_DURATION, family, operation).observe(seconds)
     if status >= 400:
-        OPERATION_ERRORS.labels(operation=operation, status=str(status)).inc()
+        _child(OPERATION_ERRORS, operation, str(status)).inc()
     slot = worker_slot()
-    WORKER_NETWORK.labels(worker=slot, direction="receive").inc(received)
-    WORKER_NETWORK.labels(worker=slot, direction="transmit").inc(sent)
+    _child(WORKER_NETWORK, slot, "receive").inc(received)
+    _child(WORKER_NETWORK, slot, "transmit").inc(sent)
     if family in ("api", "ofrep"):
         institution = institution_var.get()
         if not institution:
             institution = "(platform)" if current_actor(request) else "(anonymous)"
-        INSTITUTION_REQUESTS.labels(institution=institution).inc()
+        _child(INSTITUTION_REQUESTS, institution).inc()
         if status >= 400:
-            kind = "server" if status >= 500 else "client"
-            INSTITUTION_ERRORS.labels(institution=institution, kind=kind).inc()
+            _child(INSTITUTION_ERRORS, institution, "server" if status >= 500 else "client").inc()
         if institution not in NO_INSTITUTION:
-            INSTITUTION_LAST_REQUEST.labels(institution=institution).set(time.time())
+            _child(INSTITUTION_LAST_REQUEST, institution).set(time.time())
 
 
 # -- worker resources ------------------------------------------------------------------------------

@@ -129,11 +129,19 @@ class CircuitBreaker:
         with self._lock:
             self._probing = False
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(
+        self, fn: Callable[..., Any], *args: Any, operation: str = "command", **kwargs: Any
+    ) -> Any:
         probe = self.before_call()
+        started = time.perf_counter()
         try:
             result = fn(*args, **kwargs)
         except _OUTAGE as exc:
+            _observe(
+                operation,
+                started,
+                "timeout" if isinstance(exc, RedisTimeoutError) else "connection",
+            )
             self.failed(exc)
             raise
         except Exception:
@@ -145,8 +153,18 @@ class CircuitBreaker:
             if probe:
                 self.released()
             raise
+        _observe(operation, started, None)
         self.succeeded()
         return result
+
+
+def _observe(operation: str, started: float, error: str | None) -> None:
+    """The Redis dependency's metrics: every call timed, outages counted by kind."""
+    from cbpconfig import metrics
+
+    metrics.dependency_call("redis", operation, time.perf_counter() - started)
+    if error is not None:
+        metrics.dependency_error("redis", error)
 
 
 _breakers_lock = threading.Lock()
@@ -193,5 +211,5 @@ class CircuitBreakerPipeline(Pipeline):
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         if not self.command_stack and not self.watching:
             return []
-        result: list[Any] = self.circuit.call(super().execute, raise_on_error)
+        result: list[Any] = self.circuit.call(super().execute, raise_on_error, operation="pipeline")
         return result

@@ -46,12 +46,15 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Model
 
 logger = logging.getLogger("cbpconfig.db")
 
@@ -98,7 +101,12 @@ _request: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
 )
 
 
-def _started(sender, environ=None, scope=None, **kwargs) -> None:
+def _started(
+    sender: object,
+    environ: Mapping[str, Any] | None = None,
+    scope: Mapping[str, Any] | None = None,
+    **kwargs: object,
+) -> None:
     if environ is not None:
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
     elif scope is not None:
@@ -108,7 +116,7 @@ def _started(sender, environ=None, scope=None, **kwargs) -> None:
     _request.set(_Request(hot=is_hot(method.upper(), path)))
 
 
-def _finished(sender, **kwargs) -> None:
+def _finished(sender: object, **kwargs: object) -> None:
     _request.set(None)
 
 
@@ -244,7 +252,7 @@ class PrimaryReplicaRouter:
     def __init__(self) -> None:
         connect()
 
-    def db_for_read(self, model, **hints):
+    def db_for_read(self, model: type[Model], **hints: object) -> str:
         request = _request.get()
         if request is None or not request.hot or request.primary:
             return DEFAULT_DB_ALIAS
@@ -256,12 +264,14 @@ class PrimaryReplicaRouter:
         request.replica_queries += 1
         return REPLICA
 
-    def db_for_write(self, model, **hints):
+    def db_for_write(self, model: type[Model], **hints: object) -> str:
         _pin_for_write()
         return DEFAULT_DB_ALIAS
 
-    def allow_relation(self, obj1, obj2, **hints):
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: object) -> bool:
         return True  # the replica holds the primary's rows
 
-    def allow_migrate(self, db, app_label, model_name=None, **hints):
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: object
+    ) -> bool:
         return db == DEFAULT_DB_ALIAS

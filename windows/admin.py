@@ -277,6 +277,10 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
         data = self.changed_data_of(obj, form)
         if "sessions" in form.changed_data:
             data["sessions"] = form.cleaned_data["sessions"]
+        if not data:
+            # Only overrides changed (or nothing): the window itself keeps its version (no
+            # empty audit entry, no colleague's open form made stale).
+            return obj
         return services.update_window(window=obj, data=data, expected_version=expected_version)
 
     def service_delete(self, obj):

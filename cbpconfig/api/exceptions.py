@@ -85,6 +85,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DataError):
         exc = exceptions.ValidationError({"detail": "A value is out of range for its field."})
     elif isinstance(exc, OperationalError):
+        from cbpconfig import dbstats
+
+        dbstats.count_failure(exc)
         logger.error("database unavailable: %s", exc)
         exc = ServiceUnavailable()
     elif isinstance(exc, ObjectDoesNotExist):

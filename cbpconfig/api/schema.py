@@ -310,7 +310,65 @@ def document_common_responses(result, generator, request, public):
                 responses["200"].setdefault("headers", copy.deepcopy(_ETAG))
             operation["responses"] = dict(sorted(responses.items()))
     _close_request_bodies(result, generator)
+    document_value_rules(schemas)
     return result
+
+
+@cache
+def _value_rules() -> dict[tuple[str, str], dict]:
+    """(component, property) -> the schema keywords that state a model validator's rule,
+    taken from the one list each validator uses (zones, countries, the key pattern)."""
+    from cbpconfig.countries import COUNTRY_CODES
+    from cbpconfig.dates import SUPPORTED_YEARS
+    from cbpconfig.validators import _zones
+    from configuration.resolution import KEY_PATTERN
+
+    zones = {"enum": sorted(_zones())}
+    return {
+        ("Calendar", "timezone"): zones,
+        ("Institution", "timezone"): zones,
+        ("Window", "timezone"): zones,
+        ("Institution", "country"): {"enum": sorted(COUNTRY_CODES)},
+        ("Configuration", "key"): {"pattern": KEY_PATTERN.pattern},
+        ("Configuration", "schema"): {"type": "object"},
+        ("Window", "sessions"): {"minItems": 1},
+        ("WeeklyRule", "weekdays"): {"minItems": 1},
+        ("HolidayImport", "years"): {
+            "minItems": 1,
+            "items": {
+                "type": "integer",
+                "minimum": SUPPORTED_YEARS.start,
+                "maximum": SUPPORTED_YEARS[-1],
+            },
+        },
+    }
+
+
+def _component_base(name: str) -> str:
+    name = name.removeprefix("Patched")
+    for suffix in ("UpdateRequest", "Request"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+def document_value_rules(schemas: dict) -> None:
+    """State in the schema the rules of the model validators that JSON Schema can express
+    (an enum of time zones and country codes, the configuration key pattern, non-empty lists),
+    in every request and response component of the object. A nullable or blank-allowed
+    property keeps null and "" in its enum."""
+    rules = _value_rules()
+    for name, component in schemas.items():
+        base = _component_base(name)
+        for prop, schema in component.get("properties", {}).items():
+            rule = rules.get((base, prop))
+            if rule is None or schema.get("readOnly"):
+                continue
+            schema.update(copy.deepcopy(rule))
+            if "enum" in rule:
+                schema.pop("maxLength", None)
+                if schema.get("nullable"):
+                    schema["enum"] = [*schema["enum"], "", None]
 
 
 class SwaggerUIView(SpectacularSwaggerSplitView):

@@ -89,16 +89,6 @@ class IssueKeyForm(forms.Form):
         return cleaned
 
 
-@admin.action(description="Revoke the selected API keys", permissions=["change"])
-def revoke_selected(modeladmin, request, queryset):
-    count = 0
-    for key in queryset:
-        if not key.revoked:
-            keys.revoke_key(key=key)
-            count += 1
-    modeladmin.message_user(request, f"{count} key(s) revoked.", messages.SUCCESS)
-
-
 class APIKeyAdmin(admin.ModelAdmin):
     """The list, the issue form, one key's page and its revocation; no change form."""
 
@@ -108,7 +98,9 @@ class APIKeyAdmin(admin.ModelAdmin):
     list_select_related = ["institution"]
     search_fields = ["name", "prefix", "institution__code"]
     ordering = ["-created"]
-    actions = [revoke_selected]
+    # No bulk actions: their checkboxes would carry each key's primary key, which embeds the
+    # stored hash. A key is revoked on its own page.
+    actions = None
 
     @admin.display(description="scope")
     def scope(self, obj):
@@ -122,11 +114,6 @@ class APIKeyAdmin(admin.ModelAdmin):
     def manage(self, obj):
         url = reverse("admin:cbpconfig_apikey_detail", args=[obj.prefix])
         return format_html('<a href="{}">Details{}</a>', url, "" if obj.revoked else " / revoke")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # keys are revoked, not deleted (the audit trail)
-        return actions
 
     def has_delete_permission(self, request, obj=None):
         return False

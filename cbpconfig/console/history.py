@@ -311,6 +311,29 @@ def changes_since(obj: Model, version: int) -> list[EntryView]:
     return list(reversed(views))
 
 
+def fields_changed_since(obj: Model, version: int) -> dict[str, tuple]:
+    """``{field: (value before the first change, value after the last)}`` of the changes made
+    to ``obj`` itself after it was at ``version``, as the audit log stores them."""
+    content_type = ContentType.objects.get_for_model(type(obj))
+    entries = AuditEntry.objects.filter(
+        content_type=content_type, object_pk=str(obj.pk), action=1
+    ).order_by("timestamp", "id")
+    fields: dict[str, tuple] = {}
+    for entry in entries:
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        made = changes.get("version")
+        try:
+            if made is None or int(made[1]) <= version:
+                continue
+        except (TypeError, ValueError, IndexError):
+            continue
+        for name, pair in changes.items():
+            if isinstance(pair, list | tuple) and len(pair) == 2 and name not in HIDDEN_FIELDS:
+                first = fields.get(name, (pair[0], None))[0]
+                fields[name] = (first, pair[1])
+    return fields
+
+
 # -- the change log's filters ---------------------------------------------------------------
 
 

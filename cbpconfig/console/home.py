@@ -117,7 +117,7 @@ def attention(user, now: datetime | None = None) -> dict:
             "value": row,
             "shown": masked(row.value, row.configuration.is_sensitive, may_see),
             "scope": row.institution.code if row.institution_id else "global",
-            "url": reverse("admin:configuration_configuration_change", args=[row.configuration_id]),
+            "url": reverse("admin:configuration_configurationvalue_change", args=[row.pk]),
         }
         for row in ConfigurationValue.objects.filter(
             effective_from__gt=now, effective_from__lte=now + timedelta(days=SCHEDULED_DAYS)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -139,38 +137,6 @@ def change_log(request):
             page=page,
             entries=entries,
             query=query.urlencode(),
-        ),
-    )
-
-
-def object_history(model_admin, request, object_id: str):
-    """An object's history with its children's (replaces Django's and auditlog's pages)."""
-    obj = model_admin.get_object(request, unquote(object_id))
-    if obj is None:
-        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
-    if not model_admin.has_view_or_change_permission(request, obj):
-        raise PermissionDenied
-    opts = model_admin.opts
-    page, entries = history.page_of(history.entries_for(obj), request.GET.get("page"))
-    return TemplateResponse(
-        request,
-        "admin/console/object_history.html",
-        _context(
-            request,
-            f"History: {obj}",
-            opts=opts,
-            object=obj,
-            original=obj,
-            page=page,
-            entries=entries,
-            change_url=reverse(
-                f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
-            ),
-            children=[
-                str(history._model_of(label)._meta.verbose_name_plural)
-                for label, _ in history.CHILDREN.get(history.model_label_of(type(obj)), ())
-                if history._model_of(label) is not None
-            ],
         ),
     )
 

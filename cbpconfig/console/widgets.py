@@ -11,6 +11,9 @@ Each widget sits in front of the model's own form field (a JSONField or a CharFi
 the inputs into the text that field parses, so the validation stays where it is (the models,
 the services). A post that carries the field's raw JSON (an older form, a script) is still
 accepted as it is.
+
+``cbpconfig.admin`` (plumbing) uses the time-zone picker, so this module imports no domain
+app at import time (the configuration's constants are read where they are needed).
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from django.utils.safestring import mark_safe
 
 from cbpconfig.dates import WEEKDAY_NAMES
 from cbpconfig.validators import _zones
-
-MASK = "********"  # what a sensitive value looks like to staff who may not see it
 
 
 def _decode(value):
@@ -62,13 +63,14 @@ class WeekdayCheckboxes(forms.Widget):
     def value_from_datadict(self, data, files, name):
         if f"{name}-present" not in data and name in data:
             return data.get(name)  # raw JSON from a script or an older form
-        days = []
-        for raw in data.getlist(name) if hasattr(data, "getlist") else data.get(name, []):
-            try:
-                days.append(int(raw))
-            except (TypeError, ValueError):
-                return json.dumps(raw)  # not a weekday: let the field's rules say so
-        return json.dumps(sorted(days))
+        posted = data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+        if isinstance(posted, str):
+            posted = [posted]
+        if not all(str(raw).isdigit() for raw in posted):
+            # Not the boxes' values: JSON text such as "[]" (a script), or "" — passed on for
+            # the field to parse, and its rules to refuse with their message.
+            return posted[0] if len(posted) == 1 else json.dumps(posted)
+        return json.dumps(sorted(int(raw) for raw in posted))
 
     def value_omitted_from_data(self, data, files, name):
         return False  # no box ticked is a value: no days
@@ -268,6 +270,8 @@ class TypedValueInput(forms.Widget):
         self.check_url = check_url
 
     def get_context(self, name, value, attrs):
+        from configuration.resolution import MASK
+
         context = super().get_context(name, value, attrs)
         decoded = _decode(value)
         masked = decoded == MASK
@@ -295,6 +299,8 @@ class TypedValueInput(forms.Widget):
         return context
 
     def value_from_datadict(self, data, files, name):
+        from configuration.resolution import MASK, VALUE_TYPES
+
         raw = data.get(name)
         if raw is None:
             return None
@@ -303,6 +309,14 @@ class TypedValueInput(forms.Widget):
         if raw == MASK:
             return json.dumps(MASK)  # the mask sent back: "unchanged" (MaskedValueForm)
         kind = self.value_type
+        if data.get("value_type") in VALUE_TYPES:
+            # On the configuration's own page the type may change in the same save: the
+            # values are read as the type they are saved under.
+            kind = data.get("value_type")
+        if kind in ("string", "decimal") and _is_json_string(raw):
+            # A JSON string literal ("abc" with its quotes), as the JSON editor of older forms
+            # and scripts send it: taken as JSON.
+            return raw.strip()
         text = raw.strip() if kind != "string" else raw
         if kind == "integer":
             if text == "":
@@ -312,7 +326,11 @@ class TypedValueInput(forms.Widget):
             except ValueError:
                 return json.dumps(text)  # refused by the type check, which names it
             # 1.5 stays a number so that the type check says "not an integer" of it.
-            return text if isinstance(number, int | float) and not isinstance(number, bool) else json.dumps(text)
+            return (
+                text
+                if isinstance(number, int | float) and not isinstance(number, bool)
+                else json.dumps(text)
+            )
         if kind == "decimal":
             return "" if text == "" else json.dumps(text)
         if kind == "boolean":
@@ -320,6 +338,16 @@ class TypedValueInput(forms.Widget):
         if kind == "json":
             return text
         return json.dumps(raw)
+
+
+def _is_json_string(raw: str) -> bool:
+    text = raw.strip()
+    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
+        return False
+    try:
+        return isinstance(json.loads(text), str)
+    except ValueError:
+        return False
 
 
 class JSONTextarea(forms.Textarea):
@@ -330,6 +358,8 @@ class JSONTextarea(forms.Textarea):
         super().__init__({"rows": 6, "cols": 80, "data-json-syntax": "1", **(attrs or {})})
 
     def format_value(self, value):
+        from configuration.resolution import MASK
+
         decoded = _decode(value)
         if isinstance(decoded, InvalidJSONInput) or decoded is None:
             return super().format_value(value if decoded is not None else "")
@@ -353,7 +383,6 @@ def typed_value_form(form_class, configuration, field: str = "value"):
             super().__init__(*args, **kwargs)
             if field in self.fields:
                 self.fields[field].widget = TypedValueInput(
-                    attrs=self.fields[field].widget.attrs,
                     value_type=value_type,
                     schema=schema,
                     check_url=check_url,

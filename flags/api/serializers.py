@@ -11,6 +11,15 @@ from flags import rollout
 from flags.models import Flag
 
 
+# 0-100 with at most one decimal place (never empty); the one shape the API documents.
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^(100(\.0)?|\d{1,2}(\.\d)?)$",
+        "example": "25.5",
+    }
+)
 class RolloutPercentField(serializers.DecimalField):
     """0-100 with at most one decimal place, as a JSON string ("25.5") or number (25.5);
     served as a string ("25.5"), like every decimal of the API."""

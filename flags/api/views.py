@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBase
 from django.http.request import RawPostDataException
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 
 from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
+from cbpconfig.api.params import query_value
 from cbpconfig.api.parsers import BodyError, parse_json_body
 from cbpconfig.api.permissions import institution_code_scope, institution_for
 from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
@@ -133,7 +133,7 @@ class FlagEvaluationView(APIView):
         parameters=[
             OpenApiParameter(
                 "institution",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1},
                 OpenApiParameter.QUERY,
                 description="Institution code (BIC); optional for an institution key.",
             ),
@@ -147,7 +147,8 @@ class FlagEvaluationView(APIView):
         },
     )
     def get(self, request):
-        requested = request.query_params.get("institution") or None
+        # Present but empty is a 400 naming it, as for every query parameter.
+        requested = query_value(request, "institution", "an institution code")
         code = institution_for(
             request, requested, refuse=exceptions.NotFound("No such institution.")
         )

@@ -470,7 +470,51 @@ class Outcome:
         return isinstance(self.result, int) and self.result < 400
 
 
-class Load:
+class Figures:
+    """Requests made and what they got: count, failed, p99, longest."""
+
+    outcomes: list[Outcome]
+    acked: list[str]
+
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def figures(self) -> dict:
+        durations = sorted(o.seconds for o in self.outcomes)
+        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0
+        longest = max(self.outcomes, key=lambda o: o.seconds, default=None)
+        kinds = Counter(str(o.result) for o in self.failed())
+        return {
+            "requests": len(self.outcomes),
+            "failed": len(self.failed()),
+            "failed_by_kind": dict(kinds),
+            "p99": p99,
+            "longest": longest.seconds if longest else 0.0,
+            "longest_request": (
+                f"{longest.method} {longest.path} -> {longest.result}" if longest else ""
+            ),
+            "acknowledged_writes": len(self.acked),
+        }
+
+
+class Calls(Figures):
+    """The requests of a drill without a load (one at a time), timed like the load's."""
+
+    def __init__(self) -> None:
+        self.outcomes = []
+        self.acked = []
+        self.started = time.monotonic()
+
+    def request(self, port: int, method: str, path: str, key: str | None = None, body=None):
+        t0 = time.monotonic()
+        answer = request(port, method, path, key, body)
+        self.outcomes.append(
+            Outcome(t0 - self.started, method, path, answer[0], time.monotonic() - t0)
+        )
+        return answer
+
+
+class Load(Figures):
     """THREADS client threads against one port, each: 3 reads then 1 write (a new holiday of
     USFED, with a name of its own), a short pause between requests, until stopped or at most
     MAX_PER_THREAD requests. Acknowledged (2xx) writes are kept to check none was lost."""
@@ -574,27 +618,6 @@ class Load:
             for thread in threads:
                 thread.join(timeout=self.TIMEOUT + 2)
         return log
-
-    # -- figures
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    def figures(self) -> dict:
-        durations = sorted(o.seconds for o in self.outcomes)
-        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0
-        longest = max(self.outcomes, key=lambda o: o.seconds, default=None)
-        kinds = Counter(str(o.result) for o in self.failed())
-        return {
-            "requests": len(self.outcomes),
-            "failed": len(self.failed()),
-            "failed_by_kind": dict(kinds),
-            "p99": p99,
-            "longest": longest.seconds if longest else 0.0,
-            "longest_request": (
-                f"{longest.method} {longest.path} -> {longest.result}" if longest else ""
-            ),
-            "acknowledged_writes": len(self.acked),
-        }
 
 
 def missing_rows(cluster: Cluster, names: list[str]) -> list[str]:

@@ -26,12 +26,12 @@ from tests.drills.conftest import need
 from tests.drills.stack import (
     DEPLOY,
     HOST,
+    Calls,
     Cluster,
     as_postgres,
     chown_postgres,
     django_env,
     manage,
-    request,
     run,
     stop_process,
     wait_until,
@@ -79,10 +79,10 @@ def pgbackrest_conf(cluster: Cluster) -> tuple[str, str]:
     return str(path), text
 
 
-def snapshot(port: int, key: str) -> dict[str, tuple]:
+def snapshot(calls: Calls, port: int, key: str) -> dict[str, tuple]:
     answers = {}
     for path in READS:
-        status, headers, body = request(port, "GET", path, key)
+        status, headers, body = calls.request(port, "GET", path, key)
         answers[path] = (status, headers.get("ETag"), body)
     return answers
 
@@ -103,6 +103,7 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
     need("postgres", "pgbackrest", "redis-server")
     started = time.monotonic()
     notes: list[str] = []
+    calls = Calls()
     cluster = golden.clone(procs, "pitr")
     conf, _ = pgbackrest_conf(cluster)
     cluster.env = {"PGBACKREST_CONFIG": conf}
@@ -127,7 +128,7 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
     app, http_port = procs.gunicorn("gunicorn", env)
 
     def write(method: str, path: str, body=None) -> None:
-        status, _, payload = request(http_port, method, path, writer, body)
+        status, _, payload = calls.request(http_port, method, path, writer, body)
         assert isinstance(status, int), (method, path, status, payload)
         assert 200 <= status < 300, (method, path, status, payload)
 
@@ -146,8 +147,11 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
     # The hourly incremental backup (cbp-backups.cron): the restore below starts from full +
     # incremental and replays the WAL from there.
     pgbackrest("--stanza=cbp", "--type=incr", "backup")
-    at_noted_time = snapshot(http_port, reader)
-    assert all(status == 200 for status, _, _ in at_noted_time.values()), at_noted_time
+    at_noted_time = snapshot(calls, http_port, reader)
+    assert all(status == 200 for status, _, _ in at_noted_time.values()), (
+        {path: answer[0] for path, answer in at_noted_time.items()},
+        procs.log_tail("gunicorn", 6000),
+    )
     noted = cluster.query(
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'"
     )[0][0]
@@ -167,7 +171,7 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
             "effective_from": "2026-04-01T00:00:00Z",
         },
     )
-    after_changes = snapshot(http_port, reader)  # also fills the cache with these answers
+    after_changes = snapshot(calls, http_port, reader)  # also fills the cache with these answers
     changed = differing(at_noted_time, after_changes)
     assert len(changed) >= 6, f"the later changes should show in most reads: {changed}"
 
@@ -200,14 +204,14 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
     # The application again, on the same Redis: before clear_caches it may answer from answers
     # cached after the noted time; after it, exactly as at the noted time.
     _, http_port = procs.gunicorn("gunicorn-restored", env)
-    stale = differing(at_noted_time, snapshot(http_port, reader))
+    stale = differing(at_noted_time, snapshot(calls, http_port, reader))
     notes.append(
         f"before clear_caches {len(stale)} of {len(READS)} reads still answered the later state "
         f"from the cache ({', '.join(p.split('?')[0] for p in stale) or 'none'})"
     )
     cleared = manage(env, "clear_caches")
     notes.append(f"manage.py clear_caches: {cleared.stdout.strip()}")
-    restored = snapshot(http_port, reader)
+    restored = snapshot(calls, http_port, reader)
     wrong = differing(at_noted_time, restored)
     # Service restoration: archiving goes on from the new timeline; a new full backup is the
     # base of the next recovery.
@@ -224,7 +228,7 @@ def test_pitr__restore_to_a_noted_second__the_api_answers_as_it_did_then(
     drill_report(
         "drill pitr (pgBackRest, restore to a noted second)",
         time.monotonic() - started,
-        None,
+        calls.figures(),
         notes,
     )
     assert not wrong, {path: (at_noted_time[path], restored[path]) for path in wrong}

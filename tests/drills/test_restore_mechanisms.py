@@ -12,12 +12,13 @@ recovery" and "Recovery: which mechanism gives what"; point in time is test_pitr
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from tests.drills.conftest import need
-from tests.drills.stack import HOST, django_env, manage, request, stop_process
+from tests.drills.stack import HOST, Calls, django_env, manage, request, stop_process
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -31,18 +32,16 @@ DOMAIN = [
 AUDIT = "/api/v1/audit-log/?page_size=500"
 
 
-def answers(port: int, key: str, paths: list[str]) -> dict[str, tuple]:
+def answers(calls: Calls, port: int, key: str, paths: list[str]) -> dict[str, tuple]:
     out = {}
     for path in paths:
-        status, _, body = request(port, "GET", path, key)
+        status, _, body = calls.request(port, "GET", path, key)
         out[path] = (status, body)
     return out
 
 
-def audit_count(port: int, key: str) -> int:
-    import json
-
-    status, _, body = request(port, "GET", AUDIT, key)
+def audit_count(calls: Calls, port: int, key: str) -> int:
+    status, _, body = calls.request(port, "GET", AUDIT, key)
     assert status == 200, body
     return json.loads(body)["count"]
 
@@ -53,6 +52,7 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
     need("postgres", "redis-server", "pg_dump", "psql")
     started = time.monotonic()
     notes: list[str] = []
+    calls = Calls()
     cluster = golden.clone(procs, "db")
     cluster.start()
     _, redis_port = procs.redis("redis")
@@ -67,18 +67,18 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
     reader, writer = golden.keys["platform_read"], golden.keys["platform_write"]
 
     def write(method: str, path: str, body=None) -> None:
-        status, _, payload = request(port, method, path, writer, body)
+        status, _, payload = calls.request(port, method, path, writer, body)
         assert status in (200, 201, 204), (method, path, status, payload)
 
     # 1. The configuration archive.
-    archived = answers(port, reader, DOMAIN)
-    audit_at_archive = audit_count(port, reader)
+    archived = answers(calls, port, reader, DOMAIN)
+    audit_at_archive = audit_count(calls, port, reader)
     t0 = time.monotonic()
     archive = manage(env, "backup").stdout.strip().splitlines()[-1]
     notes.append(f"manage.py backup: {time.monotonic() - t0:.1f}s")
     write("POST", "/api/v1/calendars/TARGET2/holidays/", {"date": "2026-05-11", "name": "Later"})
     write("PATCH", "/api/v1/flags/new-ledger/", {"everyone": True})
-    assert answers(port, reader, DOMAIN) != archived
+    assert answers(calls, port, reader, DOMAIN) != archived
     dry_run = manage(env, "restore", archive, "--dry-run").stdout
     t0 = time.monotonic()
     manage(env, "restore", archive)
@@ -86,8 +86,8 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
         f"manage.py restore (gunicorn serving): {time.monotonic() - t0:.1f}s; the dry run said: "
         + " ".join(dry_run.split())[:160]
     )
-    restored = answers(port, reader, DOMAIN)
-    audit_after = audit_count(port, reader)
+    restored = answers(calls, port, reader, DOMAIN)
+    audit_after = audit_count(calls, port, reader)
     notes.append(
         f"archive restored: {sum(restored[p] == archived[p] for p in DOMAIN)} of {len(DOMAIN)} "
         f"domain reads as archived; audit log {audit_at_archive} -> {audit_after} entries (kept, "
@@ -100,7 +100,7 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
     t0 = time.monotonic()
     manage(env, "dbbackup")
     notes.append(f"manage.py dbbackup: {time.monotonic() - t0:.1f}s")
-    dumped = answers(port, reader, [*DOMAIN, AUDIT])
+    dumped = answers(calls, port, reader, [*DOMAIN, AUDIT])
     write("POST", "/api/v1/calendars/TARGET2/holidays/", {"date": "2026-05-11", "name": "Late"})
     late_key = manage(env, "create_api_key", "late-key").stdout.strip().splitlines()[-1]
     assert request(port, "GET", "/api/v1/calendars/", late_key)[0] == 200
@@ -110,7 +110,7 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
     manage(env, "dbrestore", "--noinput")
     notes.append(f"manage.py dbrestore (application stopped): {time.monotonic() - t0:.1f}s")
     _, port = procs.gunicorn("gunicorn-restored", env)
-    after = answers(port, reader, [*DOMAIN, AUDIT])
+    after = answers(calls, port, reader, [*DOMAIN, AUDIT])
     late = request(port, "GET", "/api/v1/calendars/", late_key)[0]
     same = sum(after[p] == dumped[p] for p in after)
     notes.append(
@@ -120,7 +120,7 @@ def test_archive_and_dump__restored_on_a_running_service__answers_as_when_taken(
     drill_report(
         "drill restore mechanisms (backup/restore, dbbackup/dbrestore)",
         time.monotonic() - started,
-        None,
+        calls.figures(),
         notes,
     )
     assert after == dumped, [p for p in after if after[p] != dumped[p]]

@@ -229,7 +229,9 @@ def _timings(route: dict) -> None:
 def alertmanager_config(directory: Path) -> Path:
     text = (DEPLOY / "alertmanager" / "alertmanager.yml").read_text()
     assert "http://alert-gateway.invalid/" in text
-    config = yaml.safe_load(text.replace("http://alert-gateway.invalid", f"http://127.0.0.1:{WEBHOOK_PORT}"))
+    config = yaml.safe_load(
+        text.replace("http://alert-gateway.invalid", f"http://127.0.0.1:{WEBHOOK_PORT}")
+    )
     config["route"].update({"group_wait": "1s", "group_interval": "1s"})
     _timings(config["route"])
     # The daily report's window, moved to contain the present minute (the test may run at any
@@ -242,7 +244,16 @@ def alertmanager_config(directory: Path) -> Path:
     for interval in config["time_intervals"]:
         if interval["name"] == "daily-report-window":
             interval["time_intervals"] = [
-                {"times": [{"start_time": start.strftime("%H:%M"), "end_time": end.strftime("%H:%M") if end.minute or end.hour else "24:00"}]}
+                {
+                    "times": [
+                        {
+                            "start_time": start.strftime("%H:%M"),
+                            "end_time": end.strftime("%H:%M")
+                            if end.minute or end.hour
+                            else "24:00",
+                        }
+                    ]
+                }
             ]
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
@@ -474,13 +485,37 @@ def world(stack, django_db_blocker):
     """A platform write key, an institution with its own key, a calendar and two flags, all
     made through the API (so the writes themselves are observed)."""
     writer = make_key(django_db_blocker, "monitoring-writer", write=True)
-    assert http("POST", f"{stack.url}/api/v1/institutions/", writer, {
-        "code": "MONIDEFF", "name": "Monitoring Bank", "country": "DE", "timezone": "Europe/Berlin",
-    })[0] == 201
-    assert http("POST", f"{stack.url}/api/v1/calendars/", writer, {
-        "code": "MONCAL", "name": "Monitoring", "timezone": "UTC",
-    })[0] == 201
-    for flag in ({"name": "monitoring-flag", "everyone": True}, {"name": "monitoring-other", "everyone": False}):
+    assert (
+        http(
+            "POST",
+            f"{stack.url}/api/v1/institutions/",
+            writer,
+            {
+                "code": "MONIDEFF",
+                "name": "Monitoring Bank",
+                "country": "DE",
+                "timezone": "Europe/Berlin",
+            },
+        )[0]
+        == 201
+    )
+    assert (
+        http(
+            "POST",
+            f"{stack.url}/api/v1/calendars/",
+            writer,
+            {
+                "code": "MONCAL",
+                "name": "Monitoring",
+                "timezone": "UTC",
+            },
+        )[0]
+        == 201
+    )
+    for flag in (
+        {"name": "monitoring-flag", "everyone": True},
+        {"name": "monitoring-other", "everyone": False},
+    ):
         status, body = http("POST", f"{stack.url}/api/v1/flags/", writer, flag)
         assert status == 201, body
     institution_key = make_key(django_db_blocker, "monitoring-bank", institution_code="MONIDEFF")
@@ -497,23 +532,48 @@ def test_counters__equal_the_operations_made__across_both_workers(stack, world, 
 
     # 11 single evaluations and 7 bulk evaluations (2 flags each), concurrently, then idle.
     calls = [
-        lambda: http("POST", f"{url}/ofrep/v1/evaluate/flags/monitoring-flag", bank, {"context": {"targetingKey": code}})
+        lambda: http(
+            "POST",
+            f"{url}/ofrep/v1/evaluate/flags/monitoring-flag",
+            bank,
+            {"context": {"targetingKey": code}},
+        )
         for _ in range(11)
     ] + [
-        lambda: http("POST", f"{url}/ofrep/v1/evaluate/flags", bank, {"context": {"targetingKey": code}})
+        lambda: http(
+            "POST", f"{url}/ofrep/v1/evaluate/flags", bank, {"context": {"targetingKey": code}}
+        )
         for _ in range(7)
     ]
     # Institution activity: 5 reads of its own record, 2 of another's (404), 3 configuration reads.
     calls += [lambda: http("GET", f"{url}/api/v1/institutions/{code}/", bank) for _ in range(5)]
     calls += [lambda: http("GET", f"{url}/api/v1/institutions/NOPEDEFF/", bank) for _ in range(2)]
-    calls += [lambda: http("GET", f"{url}/api/v1/institutions/{code}/configuration", bank) for _ in range(3)]
+    calls += [
+        lambda: http("GET", f"{url}/api/v1/institutions/{code}/configuration", bank)
+        for _ in range(3)
+    ]
     # A platform key asking for an institution that does not exist: no series for that code.
     calls += [lambda: http("GET", f"{url}/api/v1/institutions/GHOSTDEFF/configuration", writer)]
     # Two more institutions registered, one refused (400).
     calls += [
-        lambda: http("POST", f"{url}/api/v1/institutions/", writer, {"code": "MONADEFF", "name": "A", "country": "DE", "timezone": "UTC"}),
-        lambda: http("POST", f"{url}/api/v1/institutions/", writer, {"code": "MONBDEFF", "name": "B", "country": "DE", "timezone": "UTC"}),
-        lambda: http("POST", f"{url}/api/v1/institutions/", writer, {"code": "BAD", "name": "C", "country": "DE", "timezone": "UTC"}),
+        lambda: http(
+            "POST",
+            f"{url}/api/v1/institutions/",
+            writer,
+            {"code": "MONADEFF", "name": "A", "country": "DE", "timezone": "UTC"},
+        ),
+        lambda: http(
+            "POST",
+            f"{url}/api/v1/institutions/",
+            writer,
+            {"code": "MONBDEFF", "name": "B", "country": "DE", "timezone": "UTC"},
+        ),
+        lambda: http(
+            "POST",
+            f"{url}/api/v1/institutions/",
+            writer,
+            {"code": "BAD", "name": "C", "country": "DE", "timezone": "UTC"},
+        ),
     ]
     results = in_parallel(calls)
     statuses = [status for status, _ in results]
@@ -542,18 +602,34 @@ def test_counters__equal_the_operations_made__across_both_workers(stack, world, 
     assert delta("cbp_institution_requests_total", institution=code) == 5 + 2 + 3 + 18
     assert delta("cbp_institution_errors_total", institution=code, kind="client") == 2
     assert delta("cbp_institution_configuration_reads_total", institution=code) == 3
-    assert total(after, "cbp_institution_last_request_timestamp_seconds", institution=code) > time.time() - 60
+    assert (
+        total(after, "cbp_institution_last_request_timestamp_seconds", institution=code)
+        > time.time() - 60
+    )
     assert delta("cbp_institution_requests_total", institution="(platform)") == 4
-    assert not [ls for (n, ls) in after if ("institution", "GHOSTDEFF") in ls or ("institution", "NOPEDEFF") in ls]
+    assert not [
+        ls
+        for (n, ls) in after
+        if ("institution", "GHOSTDEFF") in ls or ("institution", "NOPEDEFF") in ls
+    ]
     # Business events: institutions registered.
-    assert delta("cbp_domain_changes_total", model="configuration.institution", action="create") == 2
+    assert (
+        delta("cbp_domain_changes_total", model="configuration.institution", action="create") == 2
+    )
     with django_db_blocker.unblock():
         from configuration.models import Institution
 
         registered = Institution.objects.count()
     assert value(after, "cbp_domain_objects", model="configuration.institution") == registered >= 3
     # Integrations: every statement is timed (at least one per write), none failed.
-    assert delta("cbp_dependency_request_duration_seconds_count", dependency="postgresql", operation="insert") >= 2 * 2
+    assert (
+        delta(
+            "cbp_dependency_request_duration_seconds_count",
+            dependency="postgresql",
+            operation="insert",
+        )
+        >= 2 * 2
+    )
     assert delta("cbp_dependency_errors_total", dependency="postgresql") == 0
     assert value(after, "cbp_dependency_up", dependency="postgresql") == 1
     assert value(after, "cbp_dependency_up", dependency="redis") == 1
@@ -570,8 +646,16 @@ def test_counters__equal_the_operations_made__across_both_workers(stack, world, 
     )
 
     # The access log of the live server: one JSON line per request with its context.
-    lines = [json.loads(line) for line in stack.gunicorn_log.read_text().splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("event") == "access" and line["path"].startswith("/ofrep/")]
+    lines = [
+        json.loads(line)
+        for line in stack.gunicorn_log.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    access = [
+        line
+        for line in lines
+        if line.get("event") == "access" and line["path"].startswith("/ofrep/")
+    ]
     assert len(access) >= 18
     for line in access:
         assert line["request_id"]
@@ -588,7 +672,9 @@ def test_counters__equal_the_operations_made__across_both_workers(stack, world, 
 def test_database_metrics__a_held_lock_and_a_planted_deadlock_show_up(stack, world):
     writer = world["writer"]
     before = stack.scrape()
-    pg_before = parse(urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode())
+    pg_before = parse(
+        urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode()
+    )
     database = settings.DATABASES["default"]["NAME"]
 
     # A transaction holds an exclusive lock; a request waits for it until the statement timeout.
@@ -596,11 +682,15 @@ def test_database_metrics__a_held_lock_and_a_planted_deadlock_show_up(stack, wor
     answer: list = []
     try:
         holder.execute("LOCK TABLE configuration_institution IN ACCESS EXCLUSIVE MODE")
-        waiter = threading.Thread(target=lambda: answer.append(http("GET", f"{stack.url}/api/v1/institutions/", writer)))
+        waiter = threading.Thread(
+            target=lambda: answer.append(http("GET", f"{stack.url}/api/v1/institutions/", writer))
+        )
         waiter.start()
         time.sleep(1.0)
         during = stack.scrape()
-        pg_during = parse(urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode())
+        pg_during = parse(
+            urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode()
+        )
         waiter.join(timeout=20)
     finally:
         holder.rollback()
@@ -615,12 +705,16 @@ def test_database_metrics__a_held_lock_and_a_planted_deadlock_show_up(stack, wor
     assert answer
     assert answer[0][0] == 503
     after_lock = stack.scrape()
-    assert total(after_lock, "cbp_dependency_errors_total", dependency="postgresql", kind="timeout") - total(
-        before, "cbp_dependency_errors_total", dependency="postgresql", kind="timeout"
-    ) == 1
-    assert total(after_lock, "cbp_http_requests_total", family="api", status_class="5xx") - total(
-        before, "cbp_http_requests_total", family="api", status_class="5xx"
-    ) == 1
+    assert (
+        total(after_lock, "cbp_dependency_errors_total", dependency="postgresql", kind="timeout")
+        - total(before, "cbp_dependency_errors_total", dependency="postgresql", kind="timeout")
+        == 1
+    )
+    assert (
+        total(after_lock, "cbp_http_requests_total", family="api", status_class="5xx")
+        - total(before, "cbp_http_requests_total", family="api", status_class="5xx")
+        == 1
+    )
 
     # A deadlock between two transactions: PostgreSQL cancels one of them.
     setup = psycopg.connect(stack.dsn, autocommit=True)
@@ -638,7 +732,10 @@ def test_database_metrics__a_held_lock_and_a_planted_deadlock_show_up(stack, wor
             except psycopg.errors.DeadlockDetected as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=cross, args=(first, 2)), threading.Thread(target=cross, args=(second, 1))]
+        threads = [
+            threading.Thread(target=cross, args=(first, 2)),
+            threading.Thread(target=cross, args=(second, 1)),
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -654,23 +751,32 @@ def test_database_metrics__a_held_lock_and_a_planted_deadlock_show_up(stack, wor
     deadline = time.monotonic() + 20
     while True:
         now = stack.scrape()
-        moved = value(now, "cbp_database_deadlocks_total") - value(before, "cbp_database_deadlocks_total")
+        moved = value(now, "cbp_database_deadlocks_total") - value(
+            before, "cbp_database_deadlocks_total"
+        )
         if moved >= 1 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert moved == 1
-    pg_after = parse(urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode())
+    pg_after = parse(
+        urllib.request.urlopen(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics").read().decode()
+    )
     # (prometheus_client's parser names a counter's samples <name>_total)
-    assert total(pg_after, "pg_stat_database_deadlocks_total", datname=database) - total(
-        pg_before, "pg_stat_database_deadlocks_total", datname=database
-    ) == 1
+    assert (
+        total(pg_after, "pg_stat_database_deadlocks_total", datname=database)
+        - total(pg_before, "pg_stat_database_deadlocks_total", datname=database)
+        == 1
+    )
     assert value(now, "cbp_database_transactions_total", result="rollback") > value(
         before, "cbp_database_transactions_total", result="rollback"
     )
 
     # The deadlock's alert fires in the real Prometheus and reaches exactly the medium receivers.
     deadline = time.monotonic() + 30
-    while stack.webhook.receivers_of("DeadlocksDetected") != {"operations-team", "development-team"}:
+    while stack.webhook.receivers_of("DeadlocksDetected") != {
+        "operations-team",
+        "development-team",
+    }:
         assert time.monotonic() < deadline, stack.webhook.deliveries
         time.sleep(0.5)
 
@@ -680,11 +786,25 @@ def test_table_statistics__our_tables_with_tuples_scans_and_indexes(stack, world
     tables = {dict(ls)["table"] for (n, ls) in samples if n == "cbp_database_table_live_tuples"}
     assert {"configuration_institution", "calendars_holiday", "cbpconfig_auditentry"} <= tables
     assert value(samples, "cbp_database_table_live_tuples", table="configuration_institution") >= 0
-    assert ("cbp_database_table_dead_tuples", frozenset({("table", "configuration_institution")})) in samples
+    assert (
+        "cbp_database_table_dead_tuples",
+        frozenset({("table", "configuration_institution")}),
+    ) in samples
     indexes = {dict(ls)["index"] for (n, ls) in samples if n == "cbp_database_index_scans_total"}
     assert "configuration_institution_pkey" in indexes
-    assert value(samples, "cbp_database_table_scans_total", table="configuration_institution", kind="index") > 0
-    assert ("cbp_database_table_last_vacuum_timestamp_seconds", frozenset({("table", "configuration_institution")})) in samples
+    assert (
+        value(
+            samples,
+            "cbp_database_table_scans_total",
+            table="configuration_institution",
+            kind="index",
+        )
+        > 0
+    )
+    assert (
+        "cbp_database_table_last_vacuum_timestamp_seconds",
+        frozenset({("table", "configuration_institution")}),
+    ) in samples
     assert ("cbp_database_statements_available", frozenset()) in samples
     assert value(samples, "cbp_database_connections_max") >= 10
 
@@ -692,9 +812,34 @@ def test_table_statistics__our_tables_with_tuples_scans_and_indexes(stack, world
 # -- rules and dashboards in the real Prometheus --------------------------------------------------------
 
 _FUNCTIONS = {
-    "sum", "max", "min", "avg", "count", "rate", "increase", "irate", "by", "on", "without",
-    "ignoring", "or", "and", "unless", "histogram_quantile", "clamp_min", "clamp_max", "absent",
-    "time", "topk", "bottomk", "group_left", "group_right", "vector", "scalar", "le", "offset",
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "increase",
+    "irate",
+    "by",
+    "on",
+    "without",
+    "ignoring",
+    "or",
+    "and",
+    "unless",
+    "histogram_quantile",
+    "clamp_min",
+    "clamp_max",
+    "absent",
+    "time",
+    "topk",
+    "bottomk",
+    "group_left",
+    "group_right",
+    "vector",
+    "scalar",
+    "le",
+    "offset",
 }
 
 
@@ -706,10 +851,14 @@ def selectors(expr: str) -> list[str]:
         name = match.group(1)
         if name in _FUNCTIONS or stripped[match.end() :].lstrip().startswith("("):
             continue
-        if match.start() and (stripped[match.start() - 1].isdigit() or stripped[match.start() - 1] == "."):
+        if match.start() and (
+            stripped[match.start() - 1].isdigit() or stripped[match.start() - 1] == "."
+        ):
             continue  # the exponent of a number (1e-9)
         before = stripped[: match.start()].rstrip()
-        if before.endswith(("by (", "on (", "by(", "on(")) or re.search(r"(by|on|without|ignoring)\s*\([^)]*$", before):
+        if before.endswith(("by (", "on (", "by(", "on(")) or re.search(
+            r"(by|on|without|ignoring)\s*\([^)]*$", before
+        ):
             continue
         if re.fullmatch(r"\d+[smhdwy]?", name) or re.search(r"\[[^\]]*$", before):
             continue
@@ -764,9 +913,23 @@ def _traffic(stack, world) -> None:
     """One of everything the rules and panels look at."""
     writer, bank, code = world["writer"], world["bank"], world["code"]
     url = stack.url
-    assert http("POST", f"{url}/api/v1/calendars/MONCAL/holidays/", writer, {"date": "2030-01-01", "name": "New Year"})[0] == 201
-    assert http("GET", f"{url}/api/v1/calendars/MONCAL/business-days/check?date=2030-01-01", bank)[0] == 200
-    assert http("POST", f"{url}/ofrep/v1/evaluate/flags", bank, {"context": {"targetingKey": code}})[0] == 200
+    assert (
+        http(
+            "POST",
+            f"{url}/api/v1/calendars/MONCAL/holidays/",
+            writer,
+            {"date": "2030-01-01", "name": "New Year"},
+        )[0]
+        == 201
+    )
+    assert (
+        http("GET", f"{url}/api/v1/calendars/MONCAL/business-days/check?date=2030-01-01", bank)[0]
+        == 200
+    )
+    assert (
+        http("POST", f"{url}/ofrep/v1/evaluate/flags", bank, {"context": {"targetingKey": code}})[0]
+        == 200
+    )
     assert http("GET", f"{url}/api/v1/institutions/{code}/configuration", bank)[0] == 200
     assert http("GET", f"{url}/api/v1/institutions/NOPEDEFF/", bank)[0] == 404
     assert http("GET", f"{url}/live")[0] == 200
@@ -777,7 +940,9 @@ def test_prometheus__every_rule_and_every_panel_evaluates_and_names_live_metrics
     stack.wait_for_scrapes(4)
     targets = stack.query("up")
     assert {(t["metric"]["job"], t["value"][1]) for t in targets} == {
-        ("cbpconfig", "1"), ("postgres", "1"), ("redis", "1")
+        ("cbpconfig", "1"),
+        ("postgres", "1"),
+        ("redis", "1"),
     }
 
     problems = []
@@ -798,14 +963,18 @@ def test_prometheus__every_rule_and_every_panel_evaluates_and_names_live_metrics
             for target in panel["targets"]:
                 panels += 1
                 if not stack.query(target["expr"]):
-                    problems.append(f"{path.name} / {panel['title']}: {target['expr']} returns no series")
+                    problems.append(
+                        f"{path.name} / {panel['title']}: {target['expr']} returns no series"
+                    )
     assert not problems, "\n".join(problems)
     assert len(alert_exprs) >= 10
     assert panels >= 40
 
 
 def test_prometheus__production_retention_and_monitoring_backup(stack, tmp_path):
-    with urllib.request.urlopen(f"{stack.prometheus}/api/v1/status/runtimeinfo", timeout=10) as response:
+    with urllib.request.urlopen(
+        f"{stack.prometheus}/api/v1/status/runtimeinfo", timeout=10
+    ) as response:
         info = json.loads(response.read())["data"]
     table = yaml.safe_load((DEPLOY / "prometheus" / "environments.yml").read_text())
     assert info["storageRetention"] == table["production"]["retention"] == "90d"
@@ -815,10 +984,14 @@ def test_prometheus__production_retention_and_monitoring_backup(stack, tmp_path)
         [
             "bash",
             str(DEPLOY / "prometheus" / "backup-monitoring.sh"),
-            "--prometheus", stack.prometheus,
-            "--data-dir", str(stack.directory / "data"),
-            "--alertmanager", stack.alertmanager,
-            "--output", str(output),
+            "--prometheus",
+            stack.prometheus,
+            "--data-dir",
+            str(stack.directory / "data"),
+            "--alertmanager",
+            stack.alertmanager,
+            "--output",
+            str(output),
         ],
         capture_output=True,
         text=True,
@@ -828,7 +1001,9 @@ def test_prometheus__production_retention_and_monitoring_backup(stack, tmp_path)
     archive = Path(result.stdout.strip())
     assert archive.is_file()
     assert archive.parent == output
-    listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["tar", "-tzf", str(archive)], capture_output=True, text=True, check=True
+    ).stdout
     assert "chunks_head" in listing or "/index" in listing or "/meta.json" in listing, listing
     assert list(output.glob("alertmanager-silences-*.json"))
     assert not list((stack.directory / "data" / "snapshots").glob("*"))
@@ -841,7 +1016,11 @@ def test_alertmanager__each_severity_reaches_exactly_its_receivers(stack):
     now = datetime.now(UTC)
     alerts = [
         {
-            "labels": {"alertname": f"RoutingProbe{severity.title()}", "severity": severity, "instance": "probe"},
+            "labels": {
+                "alertname": f"RoutingProbe{severity.title()}",
+                "severity": severity,
+                "instance": "probe",
+            },
             "annotations": {"summary": f"a {severity} probe"},
             "startsAt": now.isoformat().replace("+00:00", "Z"),
         }
@@ -868,7 +1047,9 @@ def test_alertmanager__each_severity_reaches_exactly_its_receivers(stack):
     for name, want in expected.items():
         assert stack.webhook.receivers_of(name) == want
     # The daily report groups every low alert of the day into one notification.
-    reports = [body for receiver, name, _, body in stack.webhook.deliveries if receiver == "daily-report"]
+    reports = [
+        body for receiver, name, _, body in stack.webhook.deliveries if receiver == "daily-report"
+    ]
     assert all(body["groupLabels"] == {"severity": "low"} for body in reports)
 
 
@@ -883,17 +1064,24 @@ def test_signals__branches_without_thresholds():
         "x / y",
     ]
     assert signals("absent(up) or absent(x)") == []
-    assert signals("max(r) == 1 and (time() - max(t)) > 26 * 3600") == ["max(r)", "(time() - max(t))"]
+    assert signals("max(r) == 1 and (time() - max(t)) > 26 * 3600") == [
+        "max(r)",
+        "(time() - max(t))",
+    ]
 
 
 def test_selectors__finds_names_and_matchers():
-    assert selectors('sum(rate(cbp_http_requests_total{family=~"api|ofrep",status_class="5xx"}[5m])) / up') == [
+    assert selectors(
+        'sum(rate(cbp_http_requests_total{family=~"api|ofrep",status_class="5xx"}[5m])) / up'
+    ) == [
         'cbp_http_requests_total{family=~"api|ofrep",status_class="5xx"}',
         "up",
     ]
-    assert selectors("sum by (instance) (x_bytes) / on (instance) y_bytes > 0.9") == ["x_bytes", "y_bytes"]
-    assert selectors("absent(up{job=\"redis\"}) or max(pg_up) == 0") == ['up{job="redis"}', "pg_up"]
+    assert selectors("sum by (instance) (x_bytes) / on (instance) y_bytes > 0.9") == [
+        "x_bytes",
+        "y_bytes",
+    ]
+    assert selectors('absent(up{job="redis"}) or max(pg_up) == 0') == ['up{job="redis"}', "pg_up"]
     assert selectors("(time() - max(cbp_backup_last_archive_timestamp_seconds)) > 26 * 3600") == [
         "cbp_backup_last_archive_timestamp_seconds"
     ]
-

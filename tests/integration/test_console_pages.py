@@ -7,12 +7,14 @@ test_console_* modules (imported there).
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -43,11 +45,10 @@ def closing_soon_rule(now: datetime, minutes: int = 30) -> dict:
     }
 
 
-@pytest.fixture
-def estate(db):
+def make_estate() -> dict:
     """A calendar open every day (holidays of this year only), an institution, a window that
-    closes in 30 minutes with an override tomorrow, configurations (one sensitive, one value
-    scheduled in three days), a flag in partial rollout — each written by a command."""
+    closes in 30 minutes with an override in two days, configurations (one sensitive, one
+    value scheduled in three days), a flag in partial rollout — each written by a command."""
     now = timezone.now()
     today = now.date()
     with system_actor("seed"):
@@ -126,8 +127,29 @@ def estate(db):
 
 
 @pytest.fixture
-def role_client(db, django_user_model):
+def estate(db):
+    return make_estate()
+
+
+ROLES_MIGRATION = importlib.import_module("cbpconfig.migrations.0003_console_roles")
+
+
+def ensure_roles() -> None:
+    """The roles as the data migration makes them. A transactional test (the e2e suite) empties
+    every table after it, the migration's groups too: put them back for the tests after it."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    state_apps = (
+        MigrationExecutor(connection).loader.project_state(("cbpconfig", "0003_console_roles")).apps
+    )
+    ROLES_MIGRATION.create_roles(state_apps, None)
+
+
+def role_clients(django_user_model):
     """role_client("Auditor") -> a logged-in Client of a staff user in that role (group)."""
+    ensure_roles()
 
     def make(role: str, username: str | None = None) -> Client:
         username = username or role.lower().replace(" ", "-").replace("-administrator", "-admin")
@@ -138,6 +160,11 @@ def role_client(db, django_user_model):
         return client
 
     return make
+
+
+@pytest.fixture
+def role_client(db, django_user_model):
+    return role_clients(django_user_model)
 
 
 def text_of(response) -> str:
@@ -192,6 +219,8 @@ def test_menu__no_waffle_samples_or_switches__one_api_keys_entry(client, superus
 
 
 def test_roles__created_by_the_migration__with_their_permissions():
+    Group.objects.filter(name__in=ROLES).delete()
+    ensure_roles()  # runs the migration's function on the migration's own model state
     groups = {g.name: g for g in Group.objects.all()}
     assert set(ROLES) <= set(groups)
 

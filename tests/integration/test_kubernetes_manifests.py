@@ -178,7 +178,10 @@ def test_deployment__disruption_budget_and_autoscaler():
 
 
 def test_jobs__pods_not_selected_by_the_service_or_the_budget():
-    selector = one("Service")["spec"]["selector"].items()
+    services = [d for d in documents() if d["kind"] == "Service"]
+    assert {s["metadata"]["name"] for s in services} == {"cbpconfig", "cbpconfig-pods"}
+    selector = services[0]["spec"]["selector"].items()
+    assert all(s["spec"]["selector"].items() == selector for s in services)
     for document in workloads():
         if document["kind"] != "Deployment":
             labels = document["spec"].get("jobTemplate", document)["spec"]["template"]["metadata"][

@@ -214,3 +214,12 @@ def test_feed_errors_are_json_whatever_format_asked(reader, target2):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/calendar")
     assert b"Christmas Day" in response.content
+
+
+def test_flags_evaluate_empty_institution__400__named_200(make_key, client_for, bank):
+    client = client_for(make_key("a", institution=bank))
+    response = client.get("/api/v1/flags/evaluate", {"institution": ""})
+    assert response.status_code == 400, response.content
+    assert "institution" in response.json()
+    assert client.get("/api/v1/flags/evaluate").status_code == 200
+    assert client.get("/api/v1/flags/evaluate", {"institution": "DEUTDEFF"}).status_code == 200

@@ -23,7 +23,11 @@ from schemathesis.engine import Status, events, from_schema
 from schemathesis.transport.wsgi import WSGITransport
 
 from cbpconfig.wsgi import application
+from tests.proof.exemptions import exempted, register_date_formats
 from tests.proof.world import seed
+
+# Dates within the documented supported range (tests/proof/exemptions.py, 1.).
+register_date_formats()
 
 # Budgets: examples per operation and phase, and a wall-clock cap per run (seconds).
 MAX_EXAMPLES = int(os.environ.get("PROOF_ST_MAX_EXAMPLES", "10"))
@@ -122,9 +126,13 @@ def _config(key: str) -> schemathesis.Config:
     )
 
 
-def record_failures(recorder, failures: dict, checks_run: set[str]) -> None:
+def record_failures(
+    recorder, failures: dict, checks_run: set[str], exempt: dict | None = None
+) -> None:
     """Add a scenario's failed checks to `failures[(check, operation)]`: the status codes
-    received and, per distinct reason, the request sent and the start of the answer."""
+    received and, per distinct reason, the request sent and the start of the answer. A
+    failure an API.md rule explains (tests/proof/exemptions.py) is counted in `exempt`
+    under that rule instead."""
     for case_id, nodes in recorder.checks.items():
         for node in nodes:
             checks_run.add(node.name)
@@ -135,6 +143,13 @@ def record_failures(recorder, failures: dict, checks_run: set[str]) -> None:
             interaction = recorder.interactions.get(case_id)
             response = interaction.response if interaction is not None else None
             got = response.status_code if response is not None else "-"
+            if response is not None:
+                text = response.content.decode("utf-8", "replace")
+                rule = exempted(node.name, operation, got, text)
+                if rule is not None:
+                    if exempt is not None:
+                        exempt[rule] = exempt.get(rule, 0) + 1
+                    continue
             found = failures.setdefault((node.name, operation), {"got": set(), "why": []})
             found["got"].add(str(got))
             message = " ".join(f"{failure.title}: {failure.message}".split())[:160]
@@ -150,6 +165,7 @@ def run_all_checks(key: str):
     """Run the engine; return ({(check, operation): [messages]}, errors, counters)."""
     schema = schemathesis.openapi.from_wsgi("/api/schema/", application, config=_config(key))
     failures: dict[tuple[str, str], dict] = {}
+    exempt: dict[str, int] = {}
     errors: list[str] = []
     stop = "?"
     phase_status: dict[str, str] = {}
@@ -172,7 +188,7 @@ def run_all_checks(key: str):
         if isinstance(event, events.ScenarioFinished):
             scenarios += 1
             operations.add(event.recorder.label)
-            record_failures(event.recorder, failures, checks_run)
+            record_failures(event.recorder, failures, checks_run, exempt)
         elif isinstance(event, events.NonFatalError):
             errors.append(f"{event.label}: {event.info.title}: {event.info.message}"[:300])
         elif isinstance(event, events.FatalError):
@@ -192,6 +208,7 @@ def run_all_checks(key: str):
             "stop": stop,
             "phases": timing,
             "checks": ", ".join(sorted(checks_run)),
+            "exempt": exempt,
         },
     )
 
@@ -213,6 +230,8 @@ def report(title: str, failures, errors, counters) -> str:
         lines.append(f"  [{check}] {len(rows)} operation(s)")
         lines.extend(rows)
     lines.extend(f"  [error] {e}" for e in errors)
+    for rule, count in sorted(counters.get("exempt", {}).items()):
+        lines.append(f"  [exempt, API.md] {count}x {rule}")
     return "\n".join(lines)
 
 

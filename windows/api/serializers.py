@@ -16,7 +16,9 @@ from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride
 from windows.scheduling import ScheduleError, format_time, parse_time
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2})?$", "example": "07:00"})
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "07:00"}
+)
 class WallTimeField(serializers.Field):
     """A local wall time, "HH:MM" or "HH:MM:SS"; served as "HH:MM" unless seconds are set."""
 

@@ -53,7 +53,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
@@ -78,6 +78,10 @@ PROBE_DATE = "2026-03-02"
 
 class StepFailed(Exception):
     """A step's one-line reason for stopping the chain."""
+
+
+# A phase's step: its name, and what runs it (returning a detail for the `ok` line, or None).
+Step = tuple[str, Callable[[], str | None]]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -252,7 +256,7 @@ class Command(OperationsCommand):
         "`post` (migrations, backup verified, smoke test, health and latency against the baseline)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("phase", choices=["pre", "migrate", "post"])
         parser.add_argument("--url", help="the service's base URL, as clients reach it (pre, post)")
         parser.add_argument("--key", help="a platform API key (default: $CBP_SMOKE_API_KEY)")
@@ -270,8 +274,8 @@ class Command(OperationsCommand):
         parser.add_argument("--slack-ms", type=float, default=DEFAULT_SLACK_MS)
         parser.add_argument("--timeout", type=float, default=10.0)
 
-    def handle(self, *args, phase, **options):
-        self.options = options
+    def handle(self, *args: Any, phase: str, **options: Any) -> None:
+        self.options: dict[str, Any] = options
         self.state_path = Path(options.get("state") or default_state_file())
         steps = {"pre": self.pre_steps, "migrate": self.migrate_steps, "post": self.post_steps}
         self.run_steps(phase, steps[phase]())
@@ -279,7 +283,7 @@ class Command(OperationsCommand):
 
     # --- plumbing ---
 
-    def run_steps(self, phase: str, steps: list[tuple[str, Callable[[], str | None]]]) -> None:
+    def run_steps(self, phase: str, steps: list[Step]) -> None:
         for name, step in steps:
             started = time.monotonic()
             try:
@@ -297,7 +301,7 @@ class Command(OperationsCommand):
             self.stdout.write(f"FAIL {name}: {reason}")
             raise CommandError(f"deploy_check {phase} stopped at {name}: {reason}")
 
-    def sub(self, *args, **kwargs) -> str:
+    def sub(self, *args: Any, **kwargs: Any) -> str:
         """Run another command, show its output indented; its failure fails the step."""
         out, err = io.StringIO(), io.StringIO()
         try:
@@ -330,7 +334,7 @@ class Command(OperationsCommand):
 
     # --- pre ---
 
-    def pre_steps(self):
+    def pre_steps(self) -> list[Step]:
         # A new pre starts a new deployment: the record of the last one goes first, so a pre
         # that fails leaves nothing a later `migrate` could mistake for a pass.
         self.state_path.unlink(missing_ok=True)
@@ -348,10 +352,10 @@ class Command(OperationsCommand):
             ("record", self.step_record_pre),
         ]
 
-    def step_configuration(self):
+    def step_configuration(self) -> None:
         self.sub("preflight")
 
-    def step_resources(self):
+    def step_resources(self) -> str:
         found = []
         connection = connections[DEFAULT_DB_ALIAS]
         if connection.vendor == "postgresql":
@@ -409,7 +413,7 @@ class Command(OperationsCommand):
             "need it, or a restart loses every cache token and throttle window at once"
         )
 
-    def step_schema(self):
+    def step_schema(self) -> str:
         connection = connections[DEFAULT_DB_ALIAS]
         executor = MigrationExecutor(connection)
         try:
@@ -426,20 +430,21 @@ class Command(OperationsCommand):
             )
         return "history consistent, no conflicts"
 
-    def step_backup(self):
+    def step_backup(self) -> str:
         out = self.sub("backup")
         lines = [line for line in out.splitlines() if line.strip()]
         if not lines or not Path(lines[-1]).is_file():
             raise StepFailed("backup printed no archive path")
-        self.state["archive"] = str(Path(lines[-1]).resolve())
-        return self.state["archive"]
+        archive = str(Path(lines[-1]).resolve())
+        self.state["archive"] = archive
+        return archive
 
-    def step_plan(self):
+    def step_plan(self) -> str:
         self.sub("migrate", plan=True)
         self.state["plan"] = migration_plan()
         return f"{len(self.state['plan'])} migration(s) to apply"
 
-    def step_baseline(self):
+    def step_baseline(self) -> str:
         if self.options.get("no_baseline"):
             self.state["baseline"] = None
             return "skipped (--no-baseline: nothing to compare after the deployment)"
@@ -462,14 +467,14 @@ class Command(OperationsCommand):
             )
         return f"{len(results)} hot reads measured, {self.options['requests']} requests each"
 
-    def step_record_pre(self):
+    def step_record_pre(self) -> str:
         self.state["pre"] = {"passed_at": _now()}
         write_state(self.state_path, self.state)
         return str(self.state_path)
 
     # --- migrate ---
 
-    def migrate_steps(self):
+    def migrate_steps(self) -> list[Step]:
         return [
             ("gate", self.step_gate_migrate),
             ("migrate", self.step_migrate),
@@ -478,7 +483,7 @@ class Command(OperationsCommand):
             ("record", self.step_record_migrate),
         ]
 
-    def step_gate_migrate(self):
+    def step_gate_migrate(self) -> str:
         self.state = read_state(self.state_path)
         pre = self.state.get("pre")
         if not pre:
@@ -493,22 +498,22 @@ class Command(OperationsCommand):
         self.planned = current
         return f"pre passed {pre['passed_at']}"
 
-    def step_migrate(self):
+    def step_migrate(self) -> str:
         self.sub("migrate", interactive=False)
         self.state["applied"] = self.planned
         return f"{len(self.planned)} migration(s) applied"
 
-    def step_indexes(self):
+    def step_indexes(self) -> str:
         labels = {name.split()[-1].split(".")[0] for name in self.planned}
         done = index_maintenance(labels)
         self.state["maintenance"] = done
         return "; ".join(done) if done else "nothing to do"
 
-    def step_integrity(self):
+    def step_integrity(self) -> str | None:
         out = self.sub("verify_integrity")
         return out.strip().splitlines()[-1] if out.strip() else None
 
-    def step_record_migrate(self):
+    def step_record_migrate(self) -> str:
         self.state["migrate"] = {"passed_at": _now()}
         self.state.pop("post", None)
         write_state(self.state_path, self.state)
@@ -516,7 +521,7 @@ class Command(OperationsCommand):
 
     # --- post ---
 
-    def post_steps(self):
+    def post_steps(self) -> list[Step]:
         return [
             ("gate", self.step_gate_post),
             ("migrations", self.step_migrations),
@@ -528,7 +533,7 @@ class Command(OperationsCommand):
             ("record", self.step_record_post),
         ]
 
-    def step_gate_post(self):
+    def step_gate_post(self) -> str:
         self.state = read_state(self.state_path)
         migrate = self.state.get("migrate")
         if not migrate or not self.state.get("pre"):
@@ -537,7 +542,7 @@ class Command(OperationsCommand):
             )
         return f"migrate passed {migrate['passed_at']}"
 
-    def step_migrations(self):
+    def step_migrations(self) -> str:
         pending = migration_plan()
         if pending:
             raise StepFailed(f"pending: {', '.join(pending)}")
@@ -554,18 +559,18 @@ class Command(OperationsCommand):
             raise StepFailed(f"planned but not recorded as applied: {', '.join(missing)}")
         return f"none pending; {len(self.state.get('applied', []))} applied by this deployment"
 
-    def step_verify_backup(self):
+    def step_verify_backup(self) -> str:
         archive = self.state.get("archive")
         if not archive:
             raise StepFailed("pre recorded no archive")
         out = self.sub("verify_backup", archive)
         return out.strip().splitlines()[-1] if out.strip() else archive
 
-    def step_smoke(self):
+    def step_smoke(self) -> str:
         out = self.sub("smoke_test", url=self.url(), key=api_key(self.options.get("key")))
         return out.strip().splitlines()[-1]
 
-    def step_health(self):
+    def step_health(self) -> str:
         baseline = self.state.get("baseline")
         if not baseline:
             return "skipped (pre ran with --no-baseline)"
@@ -579,7 +584,7 @@ class Command(OperationsCommand):
             raise StepFailed(f"ok before the deployment, not now: {'; '.join(worse)}")
         return ", ".join(f"{k} {v}" for k, v in sorted(now.items()))
 
-    def step_performance(self):
+    def step_performance(self) -> str:
         baseline = self.state.get("baseline")
         if not baseline:
             return "skipped (pre ran with --no-baseline)"
@@ -607,7 +612,7 @@ class Command(OperationsCommand):
             )
         return f"{len(now)} hot reads within +{tolerance:.0%} + {slack:g} ms of the baseline p95"
 
-    def step_record_post(self):
+    def step_record_post(self) -> str:
         self.state["post"] = {"passed_at": _now()}
         write_state(self.state_path, self.state)
         return str(self.state_path)

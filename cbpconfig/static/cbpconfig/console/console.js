@@ -34,13 +34,17 @@
   }
 
   // <textarea data-check-url="...">: the value checked by the server as it is typed (the same
-  // rules as a save), the answer shown in the element named by data-check-output.
+  // rules as a save), the answer shown in the .cbp-check element after it. Delegated, so rows
+  // added later (the admin's "Add another") are checked too.
   function setUpChecks() {
-    document.querySelectorAll("[data-check-url]").forEach(function (input) {
-      const output = document.getElementById(input.getAttribute("data-check-output"));
+    const timers = new WeakMap();
+    document.addEventListener("input", function (event) {
+      const input = event.target.closest ? event.target.closest("[data-check-url]") : null;
+      if (!input) { return; }
+      const output = input.parentElement.querySelector(".cbp-check");
       if (!output) { return; }
-      let timer = null;
-      function check() {
+      if (timers.has(input)) { clearTimeout(timers.get(input)); }
+      timers.set(input, setTimeout(function () {
         const body = new URLSearchParams();
         body.set("value", input.value);
         fetch(input.getAttribute("data-check-url"), {
@@ -52,11 +56,7 @@
           output.textContent = answer.ok ? "✓ valid for this configuration" : "✗ " + answer.error;
           output.className = "cbp-check " + (answer.ok ? "cbp-ok" : "cbp-bad");
         }).catch(function () { output.textContent = ""; });
-      }
-      input.addEventListener("input", function () {
-        if (timer) { clearTimeout(timer); }
-        timer = setTimeout(check, 350);
-      });
+      }, 350));
     });
   }
 
@@ -117,23 +117,26 @@
     });
   }
 
-  // <textarea data-json-syntax>: says whether what is typed is JSON at all.
+  // <textarea data-json-syntax>: says whether what is typed is JSON at all (delegated).
   function setUpJsonSyntax() {
-    document.querySelectorAll("textarea[data-json-syntax]").forEach(function (area) {
-      const output = document.createElement("span");
-      output.className = "cbp-check";
-      area.insertAdjacentElement("afterend", output);
-      area.addEventListener("input", function () {
-        if (area.value.trim() === "") { output.textContent = ""; return; }
-        try {
-          JSON.parse(area.value);
-          output.textContent = "✓ JSON";
-          output.className = "cbp-check cbp-ok";
-        } catch (error) {
-          output.textContent = "✗ not JSON yet: " + error.message;
-          output.className = "cbp-check cbp-bad";
-        }
-      });
+    document.addEventListener("input", function (event) {
+      const area = event.target;
+      if (!area.matches || !area.matches("textarea[data-json-syntax]")) { return; }
+      let output = area.nextElementSibling;
+      if (!output || !output.classList.contains("cbp-syntax")) {
+        output = document.createElement("span");
+        output.className = "cbp-check cbp-syntax";
+        area.insertAdjacentElement("afterend", output);
+      }
+      if (area.value.trim() === "") { output.textContent = ""; return; }
+      try {
+        JSON.parse(area.value);
+        output.textContent = "✓ JSON";
+        output.className = "cbp-check cbp-syntax cbp-ok";
+      } catch (error) {
+        output.textContent = "✗ not JSON yet: " + error.message;
+        output.className = "cbp-check cbp-syntax cbp-bad";
+      }
     });
   }
 
