@@ -114,3 +114,11 @@ monitoring: install
 ## step of the console's journeys under var/e2e-screenshots/. E2E_ARGS go to pytest.
 e2e: install
 	$(BIN)/pytest tests/e2e $(E2E_ARGS)
+
+.PHONY: bench-floor
+
+## make bench-floor: hot reads against the framework floor in one run (the team's shared perf kit,
+## kept beside the checkout as ../shared/perf; needs wrk, PostgreSQL and Redis). Prints figures only.
+bench-floor:
+	@test -x ../shared/perf/ratio.sh || { echo "bench-floor: ../shared/perf/ratio.sh is not beside this checkout"; exit 2; }
+	bash ../shared/perf/ratio.sh .

@@ -81,6 +81,18 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# API-key requests to /api/ and /ofrep/ skip what only the console and sessions need
+# (cbpconfig/lean.py); the order of what stays is MIDDLEWARE's.
+_CONSOLE_ONLY = {
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+    "axes.middleware.AxesMiddleware",
+}
+CBP_LEAN_MIDDLEWARE = [m for m in MIDDLEWARE if m not in _CONSOLE_ONLY]
+
 ROOT_URLCONF = "cbpconfig.urls"
 WSGI_APPLICATION = "cbpconfig.wsgi.application"
 

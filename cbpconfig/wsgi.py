@@ -10,9 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 from cbpconfig.config import SettingsError
 
 try:
-    from django.core.wsgi import get_wsgi_application
+    from cbpconfig.lean import application as lean_application
 
-    application = get_wsgi_application()
+    # API-key requests to /api/ and /ofrep/ take the lean middleware path (cbpconfig.lean).
+    application = lean_application()
 except (SettingsError, ImproperlyConfigured) as exc:
     # One clear line, not a traceback, and a non-zero exit so the deployment fails fast.
     print(f"configuration error: {exc}", file=sys.stderr)
