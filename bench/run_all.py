@@ -14,6 +14,8 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_businessdays_inprocess.py",
     "bench_scheduling_inprocess.py",
+    "bench_overlap.py",
+    "bench_lean_path.py",
     "bench_calendars_http.py",
     "bench_windows_http.py",
     "bench_configuration_http.py",
