@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cbpconfig.settings")
 os.environ.setdefault("CBP_THROTTLE_RATE", "100000000/minute")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
