@@ -51,6 +51,7 @@ from cbpconfig.api.params import (
     query_int,
     query_value,
 )
+from cbpconfig.api.renderers import dumps_plain
 from cbpconfig.api.views import IF_MATCH, IF_NONE_MATCH, VersionedModelViewSet
 from cbpconfig.dates import SUPPORTED_RANGE, SUPPORTED_YEARS
 
@@ -252,6 +253,7 @@ class HolidayFeedView(APIView):
     )
     def get(self, request, code):
         calendar = get_object_or_404(Calendar, code=code)
+        query_value(request, "format", "ics or json")  # negotiation ignores an empty one
         raw_year = query_value(request, "year", "a year such as 2026")
         year = parse_year(raw_year) if raw_year is not None else None
         start = query_date(request, "start", required=False)
@@ -334,10 +336,13 @@ class BusinessDayView(APIView):
                 # all: the calendars named are the problem, not a parameter.
                 field = "codes" if cal.busdaycal is None else self.error_field
                 raise reject(field, str(exc)) from None
-            # The answer is a small dict of strings, ints and bools: encode it directly rather
-            # than through DRF's renderer machinery (measurably cheaper on the hot path; the
-            # bytes are what JSONRenderer would produce).
-            return HttpResponse(_encode(data), content_type="application/json")
+            # The answer holds strings, ints, bools and lists of them (never a float): encode it
+            # directly rather than through DRF's renderer machinery (measurably cheaper on the
+            # hot path, most of all for long lists; the bytes are what JSONRenderer produces).
+            body = dumps_plain(data)
+            return HttpResponse(
+                body if body is not None else _encode(data), content_type="application/json"
+            )
 
         return conditional_response(request, etag, answer)
 

@@ -13,7 +13,8 @@ rest of the service (serializers, JSON Schema validation, the audit log) can wal
 - ``NaN``/``Infinity`` are not JSON and are refused, as DRF's strict parser does; so is a
   number too large for a double (``1e400``), which Python would read as infinity.
 - A string (or object key) holding a lone UTF-16 surrogate (``"\\ud800"``) is refused: it is
-  no Unicode text, and PostgreSQL can store it neither in ``text`` nor in ``jsonb``.
+  no Unicode text, and PostgreSQL can store it neither in ``text`` nor in ``jsonb``; so is one
+  holding U+0000 (``"\\u0000"``), which neither can hold either.
 """
 
 from __future__ import annotations
@@ -87,20 +88,30 @@ def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
             "JSON parse error - a string holds a lone UTF-16 surrogate (such as \\ud800), "
             "which is not Unicode text."
         )
+    if _has_string_matching(data, _NUL):
+        raise BodyParseError(
+            "JSON parse error - a string holds U+0000 (\\u0000), which cannot be stored."
+        )
     return data
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NUL = re.compile("\x00")
 
 
 def _has_lone_surrogate(data: Any) -> bool:
     """True when a string or object key in ``data`` holds a surrogate code point (json.loads
     joins a valid \\ud83d\\ude00 pair into one character, so any left is a lone one)."""
+    return _has_string_matching(data, _SURROGATE)
+
+
+def _has_string_matching(data: Any, pattern: re.Pattern[str]) -> bool:
+    """True when a string or object key anywhere in ``data`` matches ``pattern``."""
     stack = [data]
     while stack:
         value = stack.pop()
         if isinstance(value, str):
-            if _SURROGATE.search(value):
+            if pattern.search(value):
                 return True
         elif isinstance(value, dict):
             stack.extend(value.keys())

@@ -52,21 +52,32 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
+from django.http import HttpRequest, HttpResponseBase
 from django.views import View
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent, is_serializer
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import Direction, OpenApiParameter
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+if TYPE_CHECKING:
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.plumbing import ComponentRegistry
+    from rest_framework.request import Request
+    from rest_framework.serializers import Serializer
 
-class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    # A serializer as drf-spectacular hands it over: an instance, or (`extend_schema`) a class.
+    _SerializerType = Serializer[Any] | type[Serializer[Any]]
+
+
+class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]  # drf-spectacular's __init_subclass__ is unannotated
     target_class = "cbpconfig.api.authentication.APIKeyAuthentication"
     name = "ApiKeyAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
         return {
             "type": "apiKey",
             "in": "header",
@@ -94,7 +105,7 @@ IF_NONE_MATCH = OpenApiParameter(
 
 _ETAG = {"ETag": {"description": "The current version's tag.", "schema": {"type": "string"}}}
 
-_CONDITIONAL_HEADERS = {
+_CONDITIONAL_HEADERS: dict[str | None, list[OpenApiParameter]] = {
     "retrieve": [IF_NONE_MATCH],
     "update": [IF_MATCH],
     "partial_update": [IF_MATCH],
@@ -105,40 +116,50 @@ _CONDITIONAL_HEADERS = {
 class VersionedAutoSchema(AutoSchema):
     """The schema of a `VersionedModelViewSet`: conditional headers and update bodies."""
 
-    def get_override_parameters(self):
+    def get_override_parameters(self) -> list[OpenApiParameter | _SerializerType]:
         action = getattr(self.view, "action", None)
         return [*_CONDITIONAL_HEADERS.get(action, []), *super().get_override_parameters()]
 
-    def _immutable_fields(self, serializer) -> tuple[str, ...]:
+    def _immutable_fields(self, serializer: _SerializerType | None) -> tuple[str, ...]:
         if self.method not in ("PUT", "PATCH") or not is_serializer(serializer):
             return ()
         names = getattr(serializer, "immutable_fields", ())
-        return tuple(name for name in names if name in serializer.fields)
+        # An instance's fields (a class naming immutable fields would fail here, as it always did).
+        fields = cast("Serializer[Any]", serializer).fields
+        return tuple(name for name in names if name in fields)
 
-    def get_request_serializer(self):
+    def get_request_serializer(self) -> _SerializerType | None:
         serializer = super().get_request_serializer()
         # A fresh instance per call (the response side builds its own): marking its fields
         # read-only changes the request body only.
         for name in self._immutable_fields(serializer):
-            field = serializer.fields[name]
+            # An instance: `_immutable_fields` named fields of it.
+            field = cast("Serializer[Any]", serializer).fields[name]
             field.read_only = True
             field.required = False
         return serializer
 
-    def get_serializer_name(self, serializer, direction):
+    def get_serializer_name(self, serializer: Serializer[Any], direction: Direction) -> str:
         name = super().get_serializer_name(serializer, direction)
         if direction == "request" and self.method == "PUT" and self._immutable_fields(serializer):
             # POST's body has the immutable fields, PUT's has not: two components.
             name = name.removesuffix("Serializer") + "Update"
         return name
 
-    def get_operation(self, path, path_regex, path_prefix, method, registry):
+    def get_operation(
+        self,
+        path: str,
+        path_regex: str,
+        path_prefix: str,
+        method: str,
+        registry: ComponentRegistry,
+    ) -> dict[str, Any] | None:
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         created = (operation or {}).get("responses", {}).get("201")
         if created is not None and getattr(self.view, "action", None) == "create":
             created.setdefault("headers", copy.deepcopy(_ETAG))
         if operation and method in ("PUT", "PATCH"):
-            serializer = self._get_serializer()
+            serializer = self._get_serializer()  # type: ignore[no-untyped-call]  # drf-spectacular leaves it unannotated
             names = getattr(serializer, "immutable_fields", ()) if serializer else ()
             if names:
                 listed = ", ".join(f"`{name}`" for name in names)
@@ -184,8 +205,13 @@ _RETRY_AFTER = {
 }
 
 
-def _error(description: str, *, schema=None, headers=None) -> dict:
-    response = {
+def _error(
+    description: str,
+    *,
+    schema: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": schema or _ERROR_REF}},
     }
@@ -194,7 +220,7 @@ def _error(description: str, *, schema=None, headers=None) -> dict:
     return response
 
 
-COMMON_RESPONSES = {
+COMMON_RESPONSES: dict[int, dict[str, Any]] = {
     304: {"description": "Not modified: If-None-Match names the current ETag.", "headers": _ETAG},
     400: _error(
         "Bad input: a parameter or field that is missing, malformed or out of range (named), "
@@ -225,7 +251,7 @@ _WRITES = {"post", "put", "patch", "delete"}
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def common_status_codes(path: str, method: str, operation: dict) -> set[int]:
+def common_status_codes(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     """The codes the shared plumbing can answer for this operation (the table above)."""
     parameters = operation.get("parameters", [])
     locations = {(p.get("in"), p.get("name", "").lower()) for p in parameters}
@@ -256,7 +282,7 @@ def common_status_codes(path: str, method: str, operation: dict) -> set[int]:
 
 
 @cache
-def refuses_unknown_fields(serializer_class) -> bool:
+def refuses_unknown_fields(serializer_class: type[Serializer[Any]]) -> bool:
     """Whether the serializer answers 400 to a field it does not know (asked, not assumed)."""
     probe = "\x00unknown-field-probe"
     try:
@@ -267,7 +293,7 @@ def refuses_unknown_fields(serializer_class) -> bool:
         return False
 
 
-def _close_request_bodies(result: dict, generator) -> None:
+def _close_request_bodies(result: dict[str, Any], generator: SchemaGenerator) -> None:
     registry = getattr(generator, "registry", None)
     if registry is None:
         return
@@ -278,11 +304,13 @@ def _close_request_bodies(result: dict, generator) -> None:
             component = registry[(name, ResolvedComponent.SCHEMA)]
         except KeyError:
             continue
-        if is_serializer(component.object) and refuses_unknown_fields(type(component.object)):
+        if is_serializer(component.object) and refuses_unknown_fields(type(component.object)):  # type: ignore[arg-type]  # mypy: a class is Hashable
             schema["additionalProperties"] = False
 
 
-def document_common_responses(result, generator, request, public):
+def document_common_responses(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: see the module docstring."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Error", copy.deepcopy(_ERROR))
@@ -315,7 +343,7 @@ def document_common_responses(result, generator, request, public):
 
 
 @cache
-def _value_rules() -> dict[tuple[str, str], dict]:
+def _value_rules() -> dict[tuple[str, str], dict[str, Any]]:
     """(component, property) -> the schema keywords that state a model validator's rule,
     taken from the one list each validator uses (zones, countries, the key pattern)."""
     from cbpconfig.countries import COUNTRY_CODES
@@ -332,7 +360,8 @@ def _value_rules() -> dict[tuple[str, str], dict]:
         ("Configuration", "key"): {"pattern": KEY_PATTERN.pattern},
         ("Configuration", "schema"): {"type": "object"},
         ("Window", "sessions"): {"minItems": 1},
-        ("WeeklyRule", "weekdays"): {"minItems": 1},
+        ("WeeklyRule", "weekdays"): {"minItems": 1, "uniqueItems": True},
+        ("Calendar", "weekend_days"): {"uniqueItems": True},
         ("HolidayImport", "years"): {
             "minItems": 1,
             "items": {
@@ -352,7 +381,7 @@ def _component_base(name: str) -> str:
     return name
 
 
-def document_value_rules(schemas: dict) -> None:
+def document_value_rules(schemas: dict[str, Any]) -> None:
     """State in the schema the rules of the model validators that JSON Schema can express
     (an enum of time zones and country codes, the configuration key pattern, non-empty lists),
     in every request and response component of the object. A nullable or blank-allowed
@@ -376,5 +405,7 @@ class SwaggerUIView(SpectacularSwaggerSplitView):
     metadata answer would go through the page's template renderer, which has no template for
     it (a 500)."""
 
-    def options(self, request, *args, **kwargs):
+    def options(  # type: ignore[override]  # Django's plain answer, not DRF's Response
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         return View.options(self, request, *args, **kwargs)

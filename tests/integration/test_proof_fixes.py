@@ -68,6 +68,15 @@ def test_lone_surrogate__400_naming_it__paired_surrogates_fine(writer, field):
     assert response.json()["key"] == good["key"]
 
 
+def test_nul_in_json_value__400_not_a_database_error(writer):
+    body = '{"key": "a.b", "value_type": "json", "default": {"x": "a\\u0000b"}}'
+    response = post_raw(writer, CONFIGURATIONS, body)
+    assert response.status_code == 400, response.content
+    assert "U+0000" in response.content.decode()
+    response = post_raw(writer, CONFIGURATIONS, body.replace("\\u0000", "\\u0001"))
+    assert response.status_code == 201, response.content
+
+
 @pytest.mark.parametrize("number", ["1e400", "-1e400", "-0.5e63482"])
 def test_number_overflowing_to_infinity__400__nothing_stored(writer, number):
     response = post_raw(writer, CONFIGURATIONS, f'{{"key": {number}, "value_type": "string"}}')
@@ -184,6 +193,7 @@ def test_staff_without_permissions_unsupported_method__405(staff_user, target2, 
         (f"{CALENDARS}TARGET2/holidays/", "end"),
         (f"{CALENDARS}TARGET2/holidays.ics", "year"),
         (f"{CALENDARS}TARGET2/holidays.ics", "start"),
+        (f"{CALENDARS}TARGET2/holidays.ics", "format"),
     ],
 )
 def test_empty_filter__400_naming_it(reader, target2, url, name):
@@ -197,6 +207,7 @@ def test_empty_filter__400_naming_it(reader, target2, url, name):
         "year": "2026",
         "start": "2026-01-01",
         "end": "2026-12-31",
+        "format": "ics",
     }[name]
     assert reader.get(url, {name: good}).status_code == 200
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.views import APIView
 
 from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.params import path_date, query_date, query_datetime
 from cbpconfig.api.permissions import institution_scope
+from cbpconfig.api.renderers import FastJSONRenderer
 from cbpconfig.api.views import IF_MATCH, IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
 from windows import metrics, services
 from windows.api.filters import WindowFilter
@@ -131,6 +133,9 @@ def _compiled(request, code):
 
 class WindowSessionsView(APIView):
     """Sessions of a window by business date."""
+
+    # Up to 366 days of sessions: strings and ints only, so orjson renders them (same bytes).
+    renderer_classes = [FastJSONRenderer, BrowsableAPIRenderer]
 
     @extend_schema(
         summary="Sessions of business dates in [start, end]",
