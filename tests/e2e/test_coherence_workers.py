@@ -76,7 +76,11 @@ def world(make_key):
     )
     configuration_services.create_value(
         configuration=limit,
-        data={"institution": bank, "value": 500, "effective_from": datetime(2020, 1, 1, tzinfo=UTC)},
+        data={
+            "institution": bank,
+            "value": 500,
+            "effective_from": datetime(2020, 1, 1, tzinfo=UTC),
+        },
     )
     flag_services.create_flag(data={"name": "fx", "everyone": True})
     return {

@@ -311,12 +311,8 @@ def test_restore__values_that_swapped_instants__restored(tmp_path, world):
 
 
 def test_verify_backup__demo_data_holidays_overrides_values_flags__exit_0(tmp_path, world):
-    assert (
-        WindowOverride.objects.count() == 2
-    )
-    assert (
-        Flag.objects.get(name="fast-lane").institutions.count() == 2
-    )
+    assert WindowOverride.objects.count() == 2
+    assert Flag.objects.get(name="fast-lane").institutions.count() == 2
     path = _backup(tmp_path)
 
     result = _manage("verify_backup", str(path))

@@ -115,7 +115,7 @@ def test_change_page__shows_14_day_preview_like_the_api(admin_client, reader, wi
         assert s["opens_at"] in content  # UTC instants (titles)
         assert s["opens_at_local"] in content  # local instants with offset (titles)
     assert "UTC" in content
-    assert ("EST" in content or "EDT" in content)
+    assert "EST" in content or "EDT" in content
 
 
 def window_zone():
