@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_windows_http.py",
     "bench_configuration_http.py",
     "bench_flags_http.py",
+    "bench_platform.py",  # platform-sized data set, mixed load and writes (minutes)
 ]
 
 if __name__ == "__main__":

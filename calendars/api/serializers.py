@@ -9,7 +9,12 @@ from rest_framework import serializers
 from calendars.businessdays import CONVENTIONS
 from calendars.models import Calendar, Holiday, validate_weekend_days
 from calendars.selectors import holidays_until
-from cbpconfig.api.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
+from cbpconfig.api.serializers import (
+    StrictCharField,
+    StrictModelSerializer,
+    StrictSerializer,
+    StrictSlugRelatedField,
+)
 
 
 class CalendarSerializer(StrictModelSerializer):
@@ -46,9 +51,7 @@ class CalendarSerializer(StrictModelSerializer):
 
 
 class HolidaySerializer(StrictModelSerializer):
-    calendar: serializers.SlugRelatedField[Calendar] = serializers.SlugRelatedField(
-        slug_field="code", read_only=True
-    )
+    calendar: StrictSlugRelatedField = StrictSlugRelatedField(slug_field="code", read_only=True)
     immutable_fields = ("date",)
 
     class Meta:

@@ -364,7 +364,7 @@ START_Q = OpenApiParameter("start", OpenApiTypes.DATE, required=True, descriptio
 END_Q = OpenApiParameter("end", OpenApiTypes.DATE, required=True, description="YYYY-MM-DD")
 DAYS_Q = OpenApiParameter(
     "days",
-    OpenApiTypes.INT,
+    {"type": "integer", "minimum": -MAX_DAYS, "maximum": MAX_DAYS},
     required=True,
     description=f"Business days to move, {-MAX_DAYS}..{MAX_DAYS}.",
 )

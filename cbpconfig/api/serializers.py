@@ -42,6 +42,28 @@ class StrictCharField(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A BooleanField that takes only JSON true and false: 400 "Must be a valid boolean." for
+    "true", 1 or "yes", which DRF's field would silently read as a boolean."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictSlugRelatedField(serializers.SlugRelatedField):  # type: ignore[type-arg]  # generic in the stubs only
+    """A reference by code: a non-empty string naming an existing object, or null where
+    allowed. DRF reads "" as null on relations; here "" is a 400 (null says "none")."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "" or (
+            data is not serializers.empty and data is not None and not isinstance(data, str)
+        ):
+            self.fail("invalid")
+        return super().run_validation(data)
+
+
 class RefuseUnknownFields(_SerializerBase):
     """A body key that is no field of the serializer is a 400 naming it ("Unknown field."):
     a typo must not be silently ignored."""
@@ -72,6 +94,7 @@ class StrictModelSerializer(RefuseUnknownFields, serializers.ModelSerializer[Any
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
+        models.BooleanField: StrictBooleanField,
     }
 
     def build_standard_field(

@@ -4,13 +4,18 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from calendars.models import Calendar
-from cbpconfig.api.serializers import TEXT_MAX_LENGTH, StrictCharField, StrictModelSerializer
+from cbpconfig.api.serializers import (
+    TEXT_MAX_LENGTH,
+    StrictCharField,
+    StrictModelSerializer,
+    StrictSlugRelatedField,
+)
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK, ConfigError, validate_key
 
 
 class InstitutionSerializer(StrictModelSerializer):
-    calendar = serializers.SlugRelatedField(
+    calendar = StrictSlugRelatedField(
         slug_field="code",
         queryset=Calendar.objects.all(),
         allow_null=True,
@@ -41,7 +46,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but impossible, e.g. 12:99: DRF's own 400
+                parsed = None
             if parsed is not None and (parsed.tzinfo is None or parsed.utcoffset() is None):
                 raise serializers.ValidationError(
                     "A date-time must carry Z or a UTC offset (a naive time is ambiguous), "
@@ -100,7 +108,7 @@ class ConfigurationSerializer(StrictModelSerializer):
 
 
 class ConfigurationValueSerializer(StrictModelSerializer):
-    institution = serializers.SlugRelatedField(
+    institution = StrictSlugRelatedField(
         slug_field="code",
         queryset=Institution.objects.all(),
         allow_null=True,

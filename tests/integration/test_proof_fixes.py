@@ -234,3 +234,33 @@ def test_flags_evaluate_empty_institution__400__named_200(make_key, client_for, 
     assert "institution" in response.json()
     assert client.get("/api/v1/flags/evaluate").status_code == 200
     assert client.get("/api/v1/flags/evaluate", {"institution": "DEUTDEFF"}).status_code == 200
+
+
+def test_value_effective_from_impossible_time__400_not_500(writer):
+    services.create_configuration(data={"key": "limits.count", "value_type": "integer"})
+    url = "/api/v1/configurations/limits.count/values/"
+    bad = writer.post(url, {"value": 1, "effective_from": "2024-01-01T12:99:00Z"}, format="json")
+    assert bad.status_code == 400
+    assert "effective_from" in bad.json()
+    good = writer.post(url, {"value": 1, "effective_from": "2024-01-01T12:59:00Z"}, format="json")
+    assert good.status_code == 201
+
+
+def test_boolean_fields_take_only_json_booleans(writer):
+    body = {"code": "COBADEFF", "name": "Commerzbank", "country": "DE", "timezone": "UTC"}
+    for loose in ("true", 1, "yes"):
+        refused = writer.post("/api/v1/institutions/", {**body, "is_active": loose}, format="json")
+        assert refused.status_code == 400
+        assert "is_active" in refused.json()
+    created = writer.post("/api/v1/institutions/", {**body, "is_active": False}, format="json")
+    assert created.status_code == 201
+    assert created.json()["is_active"] is False
+
+
+def test_empty_calendar_reference__400_null_means_none(writer, target2):
+    body = {"code": "COBADEFF", "name": "Commerzbank", "country": "DE", "timezone": "UTC"}
+    refused = writer.post("/api/v1/institutions/", {**body, "calendar": ""}, format="json")
+    assert refused.status_code == 400
+    assert "calendar" in refused.json()
+    created = writer.post("/api/v1/institutions/", {**body, "calendar": None}, format="json")
+    assert created.status_code == 201

@@ -59,6 +59,12 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
     ),
     (
         ("GET",),
+        "/api/v1/calendars/{codes}/business-days",
+        "are allowed.",
+        "Business days: GET .../business-days lists [start, end] with a span of at most 3660 days.",
+    ),
+    (
+        ("GET",),
         WINDOW,
         "The span from start to end is at most 366 days",
         "Windows: GET .../sessions takes start, end (business dates, span <= 366 days).",
@@ -75,6 +81,13 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
         WINDOW,
         "end must not be before start",
         "Windows: sessions between start and end (a range: start <= end).",
+    ),
+    (
+        ("GET",),
+        "/api/v1/calendars/",
+        "is before start",
+        "Business days: GET .../business-days lists the business days in [start, end] (a "
+        "range: start <= end).",
     ),
     (
         ("POST",),

@@ -152,11 +152,15 @@ def record_failures(
                     continue
             found = failures.setdefault((node.name, operation), {"got": set(), "why": []})
             found["got"].add(str(got))
-            message = " ".join(f"{failure.title}: {failure.message}".split())[:160]
+            message = " ".join(f"{failure.title}: {failure.message}".split())[:400]
             if response is not None:
                 uri = interaction.request.uri.split("/", 3)[-1]
                 body = " ".join(response.content[:160].decode("utf-8", "replace").split())
-                message += f" | sent /{uri[:120]} | got {got} {body}"
+                sent = interaction.request.body or b""
+                if isinstance(sent, str):
+                    sent = sent.encode()
+                sent_text = " ".join(sent[:200].decode("utf-8", "replace").split())
+                message += f" | sent /{uri[:120]} {sent_text} | got {got} {body}"
             if message not in found["why"]:
                 found["why"].append(message)
 

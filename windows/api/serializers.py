@@ -8,7 +8,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calendars.models import Calendar
-from cbpconfig.api.serializers import StrictCharField, StrictModelSerializer, StrictSerializer
+from cbpconfig.api.serializers import (
+    StrictCharField,
+    StrictModelSerializer,
+    StrictSerializer,
+    StrictSlugRelatedField,
+)
 from cbpconfig.validators import validate_supported_date, validate_timezone
 from configuration.models import Institution
 from windows.mappers import WEEKLY_FIELDS
@@ -72,14 +77,14 @@ class WeeklyRuleSerializer(OverrideSessionSerializer):
 
 
 class WindowSerializer(StrictModelSerializer):
-    institution = serializers.SlugRelatedField(
+    institution = StrictSlugRelatedField(
         slug_field="code",
         queryset=Institution.objects.all(),
         allow_null=True,
         required=False,
         help_text="Institution code; null for a platform-wide window.",
     )
-    calendar = serializers.SlugRelatedField(
+    calendar = StrictSlugRelatedField(
         slug_field="code",
         queryset=Calendar.objects.all(),
         help_text="Code of the calendar whose business dates the sessions belong to.",
