@@ -12,9 +12,9 @@ bench_configuration_http.py.
 Phases (gunicorn, 2 sync workers, wrk; all traffic on 127.0.0.1, port in 17600-17699):
 
 1. **Cold time** (in process, django.test.Client): one request of each hot read after
-   ``cbpconfig.cache.renew_epoch()`` and every app's ``clear_local()`` (median of 5), with 10
-   and 1,000 institutions (100 and 1,000 with --small ... see COLD_STEPS), and at the end with
-   10,000.
+   ``cbpconfig.cache.renew_epoch()`` and every app's ``clear_local()`` (median of 5, with the
+   number of SQL queries), at 10 and 1,000 institutions before the load and at 10,000 after it
+   (10, 100 and 1,000 with --small).
 2. **Isolated**: each hot read alone under wrk (-t2 -c8); req/s, p50/p95/p99 (wrk's own
    latency distribution, from a Lua ``done()``), non-2xx, ratio to the floor (the harness
    baseline: a DRF view doing one Redis GET, same gunicorn, measured before and after and

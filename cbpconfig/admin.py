@@ -16,7 +16,7 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
 from django.db import DataError, IntegrityError, router, transaction
 from django.db.models import ProtectedError, QuerySet, RestrictedError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from rest_framework_api_key.models import APIKey as BaseAPIKey
 from waffle.models import Sample as WaffleSample
 from waffle.models import Switch as WaffleSwitch
@@ -167,8 +167,10 @@ class VersionedAdminForm(forms.ModelForm[Any]):
         from cbpconfig.console.history import fields_changed_since
 
         theirs = fields_changed_since(self.instance, expected)
+        if not isinstance(self.data, QueryDict):
+            return []
         data = self.data.copy()
-        taken = []
+        taken: list[str] = []
         for name, (before, _after) in theirs.items():
             field = self.fields.get(name)
             if field is None or type(field) is not forms.CharField or field.disabled:
@@ -405,11 +407,11 @@ class AuditEntryAdmin(admin.ModelAdmin[Any]):
     search_fields = ["object_repr", "object_pk", "actor_name", "cid"]
     date_hierarchy = "timestamp"
     # An API key's primary key embeds its stored hash: its entries name the key's prefix only.
-    fields = readonly_fields = [
+    fields = readonly_fields = tuple(
         "object_key" if f.name == "object_pk" else f.name
         for f in AuditEntry._meta.fields
         if f.name != "object_id"
-    ]
+    )
 
     @admin.display(description="object pk")
     def object_key(self, obj: Any) -> str:

@@ -75,6 +75,8 @@ def institution_page(request, code: str):
             f"{institution.code} — {institution.name}",
             at_error=error,
             at_input=data["at_local"].strftime("%Y-%m-%dT%H:%M"),
+            # Formatted here: the template's date filter would show it in UTC again.
+            at_local_text=data["at_local"].strftime("%Y-%m-%d %H:%M %Z"),
             change_url=reverse("admin:configuration_institution_change", args=[institution.pk]),
             history_url=reverse("admin:configuration_institution_history", args=[institution.pk]),
             changes_url=reverse("console:changes") + f"?institution={institution.code}",

@@ -430,3 +430,27 @@ def test_change_log__auditor_may__api_key_admin_may_not_see_other_changes(estate
         )
     )
     assert no_audit.get("/admin/changes/").status_code == 403
+
+
+def test_static_files__served_by_the_application_itself(client):
+    """gunicorn serves nothing but the application: the console's styles and scripts (and the
+    API documentation's) come from its static route, from the apps' static folders only."""
+    for path in (
+        "/static/cbpconfig/console/console.css",
+        "/static/cbpconfig/console/console.js",
+        "/static/admin/css/base.css",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "max-age" in response["Cache-Control"]
+    assert client.get("/static/../cbpconfig/settings.py").status_code in (400, 404)
+    assert client.get("/static/cbpconfig/console/nothing.js").status_code == 404
+
+
+def test_institution_page__local_time_in_its_own_zone(estate, role_client):
+    page = text_of(
+        role_client("Auditor").get("/admin/institutions/DEUTDEFF/", {"at": "2026-07-01T10:00Z"})
+    )
+    assert "2026-07-01 10:00 UTC" in page
+    assert "2026-07-01 12:00 CEST local" in page
+    assert 'value="2026-07-01T12:00"' in page
