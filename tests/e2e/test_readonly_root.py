@@ -93,6 +93,10 @@ class Container:
         self.workdir = container["workingDir"]
         self.empty_dirs: list[str] = []
         self.claims: list[Path] = []
+        # Where the checkout is kept while an emptyDir hides it (a clone under /tmp, say): the
+        # image has its code at /app, outside every emptyDir, so the checkout must stay visible.
+        self.stash = host_dir / "checkout"
+        self.stash.mkdir()
         translate: dict[str, str] = {}
         for mount in container["volumeMounts"]:
             volume = volumes[mount["name"]]
@@ -135,10 +139,19 @@ class Container:
             lines.append(f"mount --bind {quoted} {quoted}")
             lines.append(f"mount -o remount,bind,rw {quoted}")
         if with_empty_dirs:
+            root, stash = shlex.quote(str(ROOT)), shlex.quote(str(self.stash))
+            hidden = any(
+                Path(path) == ROOT or Path(path) in ROOT.parents for path in self.empty_dirs
+            )
+            if hidden:
+                lines.append(f"mount --bind {root} {stash}")
             for path in sorted(self.empty_dirs, key=len):
                 quoted = shlex.quote(path)
                 lines.append(f"[ -d {quoted} ] || mkdir {quoted}")
                 lines.append(f"mount -t tmpfs -o size=64m,mode=1777 tmpfs {quoted}")
+            if hidden:
+                lines.append(f"mkdir -p {root}")
+                lines.append(f"mount --bind {stash} {root}")
         else:
             # Nothing writable but the claim: /dev/shm too (the host's) becomes read-only.
             lines.append("mount -o remount,bind,ro /dev/shm")
