@@ -111,6 +111,35 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
     ),
     (
         WRITES,
+        "/api/v1/",
+        "No institution has the code",
+        "References by code (calendar, institution) name existing objects; an unknown one is a "
+        "400 naming the field.",
+    ),
+    (
+        ("POST",),
+        "/ofrep/v1/evaluate/flags",
+        "Unknown institution:",
+        "Flags: the OFREP targetingKey is an institution code; an unknown one is INVALID_CONTEXT "
+        "(API.md, OFREP errors).",
+    ),
+    (
+        ("POST",),
+        "/api/v1/calendars/",
+        "is not a financial market of the holidays package",
+        "Holiday import: market names a financial market of the holidays package (API.md, "
+        "Holidays import).",
+    ),
+    (
+        WRITES,
+        "/api/v1/",
+        "This field may not be blank.",
+        "Names are required: leading and trailing white space is trimmed, so a name of white "
+        "space only is blank (Python counts U+001C..U+001F as white space; JSON Schema's "
+        "pattern classes do not, so the schema cannot say it).",
+    ),
+    (
+        WRITES,
         "/api/v1/configurations/",
         "the reason is not shown because the configuration is sensitive",
         "Configurations: default must satisfy the type and schema (the reason of a sensitive "

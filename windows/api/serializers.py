@@ -148,8 +148,16 @@ class SessionSerializer(serializers.Serializer):
     closes_at = serializers.DateTimeField(
         help_text="UTC; the session is open on [opens_at, closes_at)."
     )
-    opens_at_local = serializers.DateTimeField(help_text="The same instant in the window's zone.")
-    closes_at_local = serializers.DateTimeField()
+    # Not format date-time: before a zone adopted a standard offset its local time carries
+    # seconds in the offset (Amsterdam 1925: +00:19:32), which ISO 8601 allows and RFC 3339
+    # does not.
+    opens_at_local = serializers.CharField(
+        help_text="The same instant in the window's zone, ISO 8601 with the zone's UTC offset "
+        "(which has seconds for dates before the zone adopted a standard offset)."
+    )
+    closes_at_local = serializers.CharField(
+        help_text="The closing instant in the window's zone, as opens_at_local."
+    )
     # A plain string (not an enum) so the schema has no clash with other `source` fields.
     source = serializers.CharField(help_text="`regular` or `override`.")  # type: ignore[assignment]  # a field named like a Field attribute; DRF moves it off the class
 
