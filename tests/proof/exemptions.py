@@ -124,6 +124,26 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
         "(API.md, OFREP errors).",
     ),
     (
+        ("GET",),
+        "/api/v1/calendars/",
+        "is outside the supported range",
+        "Business days: dates and results lie within 1900-01-01..2199-12-31 (API.md, supported "
+        "dates); a result outside it cannot be answered.",
+    ),
+    (
+        ("GET",),
+        "/api/v1/",
+        "This parameter must not be empty",
+        "Parameters: an empty or white-space-only value is not a value (README Decisions).",
+    ),
+    (
+        ("POST",),
+        "/api/v1/calendars/",
+        "is not a country of the holidays package",
+        "Holiday import: country names a country of the holidays package (API.md, Holidays "
+        "import).",
+    ),
+    (
         ("POST",),
         "/api/v1/calendars/",
         "is not a financial market of the holidays package",
