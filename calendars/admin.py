@@ -21,7 +21,12 @@ from django.utils.html import format_html
 from calendars import selectors, services
 from calendars.businessdays import BusinessCalendar
 from calendars.models import Calendar, Holiday
-from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm, save_inline_through_services
+from cbpconfig.admin import (
+    ServiceModelAdmin,
+    VersionedAdminForm,
+    add_refusal,
+    save_inline_through_services,
+)
 from cbpconfig.console import holiday_catalog
 from cbpconfig.console.widgets import WeekdayCheckboxes
 from cbpconfig.dates import SUPPORTED_YEARS, WEEKDAY_ABBREVIATIONS
@@ -108,15 +113,9 @@ class HolidayImportForm(forms.Form):
         if self.errors:
             return cleaned
         try:
-            cleaned["source"] = services.holiday_source(
-                country=cleaned.get("country"),
-                subdivision=cleaned.get("subdivision"),
-                market=cleaned.get("market"),
-                years=list(services.parse_year_range(cleaned.get("years", ""))),
-            )
+            cleaned["source"] = services.holiday_source_from(cleaned)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
+            add_refusal(self, exc)
         return cleaned
 
 

@@ -235,6 +235,17 @@ def holiday_source(
     return HolidaySource(canonical, subdiv, None, parse_years(years))
 
 
+def holiday_source_from(data: dict[str, Any]) -> HolidaySource:
+    """The source named by a form's cleaned data (country, subdivision, market, years as
+    text such as 2026-2030); ValidationError naming the field otherwise."""
+    return holiday_source(
+        country=data.get("country"),
+        subdivision=data.get("subdivision"),
+        market=data.get("market"),
+        years=list(parse_year_range(data.get("years", ""))),
+    )
+
+
 def import_holidays(*, calendar: Calendar, source: HolidaySource) -> ImportResult:
     """Add the source's holidays to the calendar; dates it already has are kept as they are
     (idempotent). One audited create per new holiday, ``source`` set to ``source.label``."""

@@ -79,6 +79,12 @@ def refusal_messages(exc: Exception) -> dict[str | None, list[str]]:
 _FormT = TypeVar("_FormT", bound=forms.BaseForm)
 
 
+def add_refusal(form: forms.BaseForm, exc: ValidationError) -> None:
+    """Show a service's refusal on the form: on the field it names, else above the form."""
+    for name, errors in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
 def _refusing(form_class: type[_FormT], errors: dict[str | None, list[str]]) -> type[_FormT]:
     """``form_class`` that is invalid with ``errors`` (shown where the field is on the form,
     else above it), so the admin shows the posted form again instead of saving it."""

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from calendars import services as calendar_services
 from calendars.models import Calendar, Holiday
+from cbpconfig.admin import add_refusal
 from cbpconfig.console import history, holiday_catalog
 from cbpconfig.console.home import attention
 from cbpconfig.console.institution import BadInstant, overview, parse_at
@@ -176,15 +177,9 @@ class CalendarImportForm(forms.Form):
         if self.errors:
             return cleaned
         try:
-            cleaned["source"] = calendar_services.holiday_source(
-                country=cleaned.get("country"),
-                subdivision=cleaned.get("subdivision"),
-                market=cleaned.get("market"),
-                years=list(calendar_services.parse_year_range(cleaned.get("years", ""))),
-            )
+            cleaned["source"] = calendar_services.holiday_source_from(cleaned)
         except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                self.add_error(name if name in self.fields else None, errors)
+            add_refusal(self, exc)
         return cleaned
 
 
