@@ -67,8 +67,9 @@ proof: install
 	echo "make proof: $$(( $$(date +%s) - start ))s (see var/proof/report.txt)"; \
 	exit $$status
 
-## make audit: pip-audit of the installed dependencies; fails when a package has a known
-## vulnerability and when no package could be checked at all (scripts/pip_audit.sh)
+## make audit: known vulnerabilities in the installed dependencies: pip-audit where OSV or PyPI's
+## per-release JSON answers, else the committed advisory snapshot (security/README.md); fails when
+## a package has a known vulnerability and when no package could be checked (scripts/pip_audit.sh)
 audit: install
 	bash scripts/pip_audit.sh
 

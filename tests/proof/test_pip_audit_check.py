@@ -88,7 +88,7 @@ def test_a_vulnerable_package_fails():
     )
     code, text = check.verdict(check.summarise(report))
     assert code == check.EXIT_VULNERABLE
-    assert "VULNERABLE django==5.2.19: PYSEC-2099-1" in text
+    assert "VULNERABLE django==5.2.19: PYSEC-2099-1 (fixed in 9.9)" in text
 
 
 def test_an_empty_environment_fails():
