@@ -150,15 +150,10 @@ class StatementTimer:
                         "database statement failed (%s) after %.1f ms: %s",
                         kind,
                         elapsed * 1000,
-                        " ".join(str(failure).split())[:200],
-                        extra={
-                            "cbp": {
-                                "event": "dependency_error",
-                                "dependency": "postgresql",
-                                "kind": kind,
-                                "duration_ms": round(elapsed * 1000, 2),
-                            }
-                        },
+                        _one_line(str(failure)),
+                        extra=_timed_event(
+                            "dependency_error", elapsed, 2, dependency="postgresql", kind=kind
+                        ),
                     )
             slow = settings.CBP_SLOW_QUERY_SECONDS
             if elapsed > slow:
@@ -168,32 +163,32 @@ class StatementTimer:
                     operation,
                     elapsed * 1000,
                     slow * 1000,
-                    " ".join(text.split())[:200],
-                    extra={
-                        "cbp": {
-                            "event": "slow_query",
-                            "operation": operation,
-                            "duration_ms": round(elapsed * 1000, 2),
-                        }
-                    },
+                    _one_line(text),
+                    extra=_timed_event("slow_query", elapsed, 2, operation=operation),
                 )
             elif getattr(_local, "request", False) and logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "statement: %s in %.2f ms: %s",
                     operation,
                     elapsed * 1000,
-                    " ".join(text.split())[:200],
-                    extra={
-                        "cbp": {
-                            "event": "statement",
-                            "dependency": "postgresql",
-                            "operation": operation,
-                            "duration_ms": round(elapsed * 1000, 3),
-                        }
-                    },
+                    _one_line(text),
+                    extra=_timed_event(
+                        "statement", elapsed, 3, dependency="postgresql", operation=operation
+                    ),
                 )
         except Exception:  # noqa: S110 - never let bookkeeping fail a statement
             pass
+
+
+def _one_line(text: str) -> str:
+    """A statement or an error as the logs show it: one line, at most 200 characters."""
+    return " ".join(text.split())[:200]
+
+
+def _timed_event(event: str, elapsed: float, digits: int, **fields: str) -> dict[str, Any]:
+    """The ``extra`` of a statement's log record: the event, its fields, then its duration in
+    milliseconds rounded to ``digits``."""
+    return {"cbp": {"event": event, **fields, "duration_ms": round(elapsed * 1000, digits)}}
 
 
 def count_failure(exc: BaseException) -> None:
@@ -369,25 +364,25 @@ class DatabaseCollector:
             max_conn, size, commits, rollbacks, deadlocks, hits, reads = _one_row(cur)
             out.append(_gauge("cbp_database_connections_max", "max_connections.", max_conn))
             out.append(_gauge("cbp_database_size_bytes", "Size of the database.", size))
-            transactions = CounterMetricFamily(
-                "cbp_database_transactions",
-                "Transactions committed and rolled back in the database (all clients).",
-                labels=["result"],
+            out.append(
+                _counter_by(
+                    "cbp_database_transactions",
+                    "Transactions committed and rolled back in the database (all clients).",
+                    "result",
+                    {"commit": commits, "rollback": rollbacks},
+                )
             )
-            transactions.add_metric(["commit"], commits)
-            transactions.add_metric(["rollback"], rollbacks)
-            out.append(transactions)
             out.append(
                 _counter("cbp_database_deadlocks", "Deadlocks detected in the database.", deadlocks)
             )
-            blocks = CounterMetricFamily(
-                "cbp_database_blocks",
-                "Blocks read: from the buffer cache (hit) or from disk (read).",
-                labels=["source"],
+            out.append(
+                _counter_by(
+                    "cbp_database_blocks",
+                    "Blocks read: from the buffer cache (hit) or from disk (read).",
+                    "source",
+                    {"hit": hits, "read": reads},
+                )
             )
-            blocks.add_metric(["hit"], hits)
-            blocks.add_metric(["read"], reads)
-            out.append(blocks)
 
             cur.execute(
                 "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
@@ -607,4 +602,14 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
     family = CounterMetricFamily(name, documentation)
     family.add_metric([], float(value))
+    return family
+
+
+def _counter_by(
+    name: str, documentation: str, label: str, values: dict[str, float]
+) -> CounterMetricFamily:
+    """A counter with one sample per value of ``label``, in the order given."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for label_value, value in values.items():
+        family.add_metric([label_value], value)
     return family

@@ -15,3 +15,10 @@ class ConfigurationConfig(AppConfig):
         auditlog.register(Configuration)
         auditlog.register(ConfigurationValue)
         signals.connect()
+
+        # The OpenAPI schema states the key pattern from its one home (the plumbing imports
+        # no domain module, so the app hands it over).
+        from cbpconfig.api.schema import register_value_rule
+        from configuration.resolution import KEY_PATTERN
+
+        register_value_rule("Configuration", "key", {"pattern": KEY_PATTERN.pattern})

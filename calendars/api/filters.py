@@ -24,6 +24,15 @@ def parse_year(raw: str) -> int:
     return year
 
 
+def _date_bound_schema(side: str) -> dict:
+    """The schema of the `start` (on or after) and `end` (on or before) parameters."""
+    return {
+        "type": "string",
+        "format": "date",
+        "description": f"Holidays on or {side} this date (within {SUPPORTED_RANGE}).",
+    }
+
+
 class HolidayFilter(django_filters.FilterSet):
     year = NotEmptyCharFilter(
         method="filter_year",
@@ -56,22 +65,10 @@ class HolidayFilter(django_filters.FilterSet):
         # A range, not __year, so the (calendar, date) index serves it.
         return queryset.filter(date__gte=date(year, 1, 1), date__lte=date(year, 12, 31))
 
-    @extend_schema_field(
-        {
-            "type": "string",
-            "format": "date",
-            "description": f"Holidays on or after this date (within {SUPPORTED_RANGE}).",
-        }
-    )
+    @extend_schema_field(_date_bound_schema("after"))
     def filter_start(self, queryset, name, value):
         return queryset.filter(date__gte=parse_date_value("start", value))
 
-    @extend_schema_field(
-        {
-            "type": "string",
-            "format": "date",
-            "description": f"Holidays on or before this date (within {SUPPORTED_RANGE}).",
-        }
-    )
+    @extend_schema_field(_date_bound_schema("before"))
     def filter_end(self, queryset, name, value):
         return queryset.filter(date__lte=parse_date_value("end", value))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
@@ -160,22 +161,35 @@ def bad_request(
     return response or defaults.bad_request(request, exception, template_name)
 
 
-def permission_denied(
-    request: HttpRequest,
-    exception: Exception,
-    template_name: str = defaults.ERROR_403_TEMPLATE_NAME,
-) -> HttpResponseBase:
-    response = _json_error(request, 403, "You do not have permission to perform this action.")
-    return response or defaults.permission_denied(request, exception, template_name)
+def _json_or_page(
+    status_code: int,
+    detail: str,
+    page: Callable[[HttpRequest, Exception, str], HttpResponseBase],
+    default_template: str,
+) -> Callable[..., HttpResponseBase]:
+    """A handler403/handler404: the JSON ``detail`` under /api/ and /ofrep/, Django's ``page``
+    elsewhere (with Django's signature: request, exception, template_name)."""
+
+    def handler(
+        request: HttpRequest, exception: Exception, template_name: str = default_template
+    ) -> HttpResponseBase:
+        response = _json_error(request, status_code, detail)
+        return response or page(request, exception, template_name)
+
+    handler.__name__ = handler.__qualname__ = page.__name__
+    handler.__doc__ = f"handler{status_code}: {detail}"
+    return handler
 
 
-def page_not_found(
-    request: HttpRequest,
-    exception: Exception,
-    template_name: str = defaults.ERROR_404_TEMPLATE_NAME,
-) -> HttpResponseBase:
-    response = _json_error(request, 404, "Not found.")
-    return response or defaults.page_not_found(request, exception, template_name)
+permission_denied = _json_or_page(
+    403,
+    "You do not have permission to perform this action.",
+    defaults.permission_denied,
+    defaults.ERROR_403_TEMPLATE_NAME,
+)
+page_not_found = _json_or_page(
+    404, "Not found.", defaults.page_not_found, defaults.ERROR_404_TEMPLATE_NAME
+)
 
 
 def server_error(

@@ -342,22 +342,34 @@ def document_common_responses(
     return result
 
 
+#: Rules of a domain app's own validators, registered by the app (its ``AppConfig.ready``) so
+#: that the plumbing imports no domain module: (component, property) -> schema keywords.
+_REGISTERED_RULES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def register_value_rule(component: str, prop: str, rule: dict[str, Any]) -> None:
+    """State in the schema the rule of a domain validator, from the one place the app keeps it
+    (e.g. the configuration key pattern); applied as :func:`document_value_rules` says."""
+    _REGISTERED_RULES[(component, prop)] = rule
+    _value_rules.cache_clear()
+
+
 @cache
 def _value_rules() -> dict[tuple[str, str], dict[str, Any]]:
     """(component, property) -> the schema keywords that state a model validator's rule,
-    taken from the one list each validator uses (zones, countries, the key pattern)."""
+    taken from the one list each validator uses (zones, countries; the apps' own rules, such as
+    the key pattern, are registered by the apps)."""
     from cbpconfig.countries import COUNTRY_CODES
     from cbpconfig.dates import SUPPORTED_YEARS
     from cbpconfig.validators import _zones
-    from configuration.resolution import KEY_PATTERN
 
     zones = {"enum": sorted(_zones())}
     return {
+        **_REGISTERED_RULES,
         ("Calendar", "timezone"): zones,
         ("Institution", "timezone"): zones,
         ("Window", "timezone"): zones,
         ("Institution", "country"): {"enum": sorted(COUNTRY_CODES)},
-        ("Configuration", "key"): {"pattern": KEY_PATTERN.pattern},
         ("Configuration", "schema"): {"type": "object"},
         ("Window", "sessions"): {"minItems": 1},
         ("WeeklyRule", "weekdays"): {"minItems": 1, "uniqueItems": True},

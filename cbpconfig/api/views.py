@@ -103,6 +103,12 @@ class VersionedModelViewSet(
     delete_service: Callable[..., None]
 
     def service_data(self, serializer: BaseSerializer[Any]) -> dict[str, Any]:
+        """The validated data in the service's shape: the serializer's ``to_service_data()``
+        where its fields differ from the service's keywords, else its ``validated_data``."""
+        to_service_data = getattr(serializer, "to_service_data", None)
+        if to_service_data is not None:
+            shaped: dict[str, Any] = to_service_data()
+            return shaped
         data: dict[str, Any] = serializer.validated_data
         return data
 

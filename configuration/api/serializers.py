@@ -11,7 +11,7 @@ from cbpconfig.api.serializers import (
     StrictSlugRelatedField,
 )
 from configuration.models import Configuration, ConfigurationValue, Institution
-from configuration.resolution import MASK, ConfigError, validate_key
+from configuration.resolution import MASK
 
 
 class InstitutionSerializer(StrictModelSerializer):
@@ -94,11 +94,8 @@ class ConfigurationSerializer(StrictModelSerializer):
         ]
         read_only_fields = ["version", "created_at", "updated_at"]
 
-    def validate_key(self, value: str) -> str:
-        try:
-            return validate_key(value)
-        except ConfigError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
+    # The key's rule is the model field's validator (configuration.resolution.validate_key),
+    # which ModelSerializer runs on the field: no second copy here.
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

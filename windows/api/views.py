@@ -13,6 +13,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.views import APIView
 
+from cbpconfig import ready
 from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.params import path_date, query_date, query_datetime
@@ -55,9 +56,6 @@ class WindowViewSet(VersionedModelViewSet):
     create_service = staticmethod(services.create_window)
     update_service = staticmethod(services.update_window)
     delete_service = staticmethod(services.delete_window)
-
-    def service_data(self, serializer):
-        return serializer.to_service_data()
 
 
 def _override_schema():
@@ -117,9 +115,6 @@ class WindowOverrideViewSet(VersionedModelViewSet):
     update_service = staticmethod(services.update_override)
     delete_service = staticmethod(services.delete_override)
 
-    def service_data(self, serializer):
-        return serializer.to_service_data()
-
     def service_create_kwargs(self):
         return {"window": self.get_window()}
 
@@ -165,6 +160,7 @@ class WindowSessionsView(APIView):
         etag = digest_etag(
             "sessions", code, compiled.state.token, compiled.calendar_token, start, end
         )
+        ready.keep(metrics.SESSIONS_REQUESTS.inc)  # a function of the window, calendar, dates
 
         def answer():
             schedule = compiled.schedule
@@ -204,6 +200,8 @@ class WindowStatusView(APIView):
         at = query_datetime(request, "at")
         if "at" not in request.query_params or not request.query_params["at"]:
             at = at.replace(microsecond=0)  # "now": one ETag per second
+        else:
+            ready.keep(metrics.STATUS_REQUESTS.inc)  # a fixed instant: kept (cbpconfig.ready)
         etag = digest_etag("status", code, compiled.state.token, compiled.calendar_token, at)
 
         def answer():
@@ -214,6 +212,7 @@ class WindowStatusView(APIView):
                 raise reject("at", str(exc)) from None
             if status.decided_by_override:
                 metrics.OVERRIDE_DECISIONS.inc()
+                ready.replay(metrics.OVERRIDE_DECISIONS.inc)
             return schedule.status_to_dict(status)
 
         return conditional_response(request, etag, answer)
