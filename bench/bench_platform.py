@@ -44,15 +44,12 @@ import contextlib
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -61,6 +58,8 @@ os.environ.setdefault("BENCH_DB", "cbp_bench_platform")
 os.environ.setdefault("BENCH_REDIS", "redis://127.0.0.1:6379/12")
 
 from bench.harness import BenchServer, bic
+from tests.support.processes import free_port
+from tests.support.web import fetch
 
 CODE = "DEUTDEFF"  # the institution every read is for (has values and flags)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,14 +80,10 @@ SCALE = {
 
 
 def _port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no free port in 17600-17699")
+    try:
+        return free_port(PORTS)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 # -- seeding ----------------------------------------------------------------------------------
@@ -331,6 +326,27 @@ def hit_rate(before: dict, after: dict, label: str) -> str:
     return "  n/a"  # flags: no hit/miss counter (see queries per request)
 
 
+def kept_rate(before: dict, after: dict, requests: float) -> str:
+    """Share of the requests answered from kept answers (cbpconfig/ready.py), before Django."""
+    hits = delta(before, after, "cbp_ready_responses_total", result="hit")
+    return f"{100 * hits / requests:5.1f}%" if requests else "  n/a"
+
+
+def check_seconds(rounds: int = 3) -> float:
+    """Median wall time of `manage.py check` (a fresh process each time, as an operator runs it)."""
+    times = []
+    for _ in range(rounds):
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=Path(__file__).resolve().parent.parent,
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
 def server_percentiles(before: dict, after: dict, operation: str) -> tuple[float, tuple]:
     """(count, (p50, p95, p99) in ms) of an operation from cbp_operation_duration_seconds,
     interpolated within a bucket; -x when it falls in the first bucket (only "< x" known)."""
@@ -466,15 +482,9 @@ def cold_times(reads: list, key: str, rounds: int = 5) -> dict:
 
 def _call(srv, method: str, path: str, key: str, body: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        srv.url + path, data=data, method=method,
-        headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+    status, _, content = fetch(method, srv.url + path, headers, data, timeout=10)
+    return status, content
 
 
 class Writer(threading.Thread):
@@ -637,8 +647,10 @@ def main() -> None:  # noqa: C901 - one linear script
             f"{secs} s; floor = harness baseline, DRF view + one Redis GET, same gunicorn):"
         )
         head = (f"  {'endpoint':<28} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-                f"{'non2xx':>6} {'ratio':>5} {'hit':>6} {'q/req':>6}")  # fmt: skip
+                f"{'non2xx':>6} {'ratio':>5} {'hit':>6} {'kept':>6} {'q/req':>6}")  # fmt: skip
         print(head)
+        print("  (hit: the app's own cache counter; kept: answered from kept answers before")
+        print("   Django and DRF, cbp_ready_responses_total; q/req: PostgreSQL queries a request)")
         before_base = baseline(srv, secs)
         rows = {}
         for label, method, path, body in reads:
@@ -652,7 +664,7 @@ def main() -> None:  # noqa: C901 - one linear script
             print(
                 f"  {label:<28} {r['rps']:7.0f} {r['p50']:7.2f} {r['p95']:7.2f} {r['p99']:7.2f} "
                 f"{r['non2xx'] + r['socket_errors']:6d} {r['rps'] / floor:5.2f} "
-                f"{hit_rate(m0, m1, label):>6} {q:6.3f}"
+                f"{hit_rate(m0, m1, label):>6} {kept_rate(m0, m1, r['requests']):>6} {q:6.3f}"
             )
             before_base = after_base
         print(f"  floor (baseline) last run: {before_base:.0f} req/s")
@@ -731,6 +743,7 @@ def main() -> None:  # noqa: C901 - one linear script
                 + "".join(f"{cold[s][label][0]:7.1f} ({cold[s][label][1]:2.0f})" for s in cold)
             )
 
+    print(f"\nmanage.py check: {check_seconds():.2f} s (median of 3, a fresh process each)")
     load = os.getloadavg()
     print(f"\nload average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"total {time.monotonic() - started_all:.0f} s")  # fmt: skip

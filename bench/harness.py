@@ -17,12 +17,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +30,12 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 DB_NAME = os.environ.get("BENCH_DB", "cbp_bench")
 
+# Run from the repository root as a script (bench/run_all.py, `make bench`): ROOT is on sys.path
+# (above), so the helpers the tests use to start and stop processes are importable here too.
+from tests.support.processes import free_port, stop_process, wait_for_http  # noqa: E402
+from tests.support.servers import gunicorn_command  # noqa: E402
+from tests.support.web import fetch  # noqa: E402
+
 
 def bic(number: int, country_and_location: str = "DEFF") -> str:
     """A distinct valid BIC per number: four letters from the number, then the country and
@@ -42,12 +45,6 @@ def bic(number: int, country_and_location: str = "DEFF") -> str:
         number, digit = divmod(number, 26)
         letters += chr(ord("A") + digit)
     return f"{letters}{country_and_location}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _psql(sql: str) -> None:
@@ -62,7 +59,7 @@ class BenchServer:
     def __init__(self, workers: int = 2, fresh: bool = True):
         self.workers = workers
         self.fresh = fresh
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.env = dict(os.environ)
         self.env.update(
@@ -110,31 +107,9 @@ class BenchServer:
         connections.close_all()
         self.metrics_dir = tempfile.mkdtemp(prefix="cbp-bench-metrics-")
         env = dict(self.env, PROMETHEUS_MULTIPROC_DIR=self.metrics_dir)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "cbpconfig" / "gunicorn.conf.py"),
-                "--workers",
-                str(self.workers),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "cbpconfig.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/live", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit("gunicorn did not start")
+        self.proc = subprocess.Popen(gunicorn_command(self.port, self.workers), cwd=ROOT, env=env)
+        if not wait_for_http(f"{self.url}/live", timeout=30):
+            raise SystemExit("gunicorn did not start")
 
     @property
     def url(self) -> str:
@@ -142,12 +117,8 @@ class BenchServer:
 
     # -- measurement --------------------------------------------------------------------------
     def get(self, path: str, headers: dict | None = None) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        status, _, body = fetch("GET", self.url + path, headers, timeout=5)
+        return status, body
 
     def rps(
         self,
@@ -193,12 +164,8 @@ class BenchServer:
         hdrs = dict(headers or {})
         if data is not None:
             hdrs["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, headers=hdrs, data=data, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        status, _, content = fetch(method, self.url + path, hdrs, data, timeout=10)
+        return status, content
 
     def baseline_rps(self, seconds: int = 5) -> float:
         return self.rps("/bench/redis-get", seconds=seconds)
@@ -224,9 +191,5 @@ class BenchServer:
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             print(f"  worker RSS after load (MB): {self.worker_rss_mb()}")
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc, timeout=15)
             shutil.rmtree(getattr(self, "metrics_dir", ""), ignore_errors=True)

@@ -35,6 +35,7 @@ from tests.drills.stack import (
     pg_bindir,
     run,
 )
+from tests.support.reports import write_report
 
 _reports: list[tuple[str, float, dict | None, list[str]]] = []
 
@@ -175,9 +176,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         lines.extend(f"    {note}" for note in notes)
     total = sum(seconds for _, seconds, _, _ in _reports)
     lines.append(f"drills total: {total:.1f}s")
-    text = "\n".join(lines)
-    terminalreporter.section("drill report")
-    terminalreporter.write_line(text)
-    out = ROOT / "var" / "drills"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.txt").write_text(text + "\n")
+    write_report(terminalreporter, "drill report", "\n".join(lines), ROOT / "var" / "drills")

@@ -22,16 +22,20 @@ def _login(chrome, live_server, username, password):
     WebDriverWait(chrome, 15).until(ec.presence_of_element_located((By.ID, "site-name")))
 
 
+def _institution_form(chrome, live_server, django_user_model, code: str, name: str) -> None:
+    """As a superuser, the admin's add-institution form with code, name and country DE."""
+    django_user_model.objects.create_superuser("ops", "ops@example.com", "browser-pass-1!")
+    _login(chrome, live_server, "ops", "browser-pass-1!")
+    chrome.get(f"{live_server.url}/admin/configuration/institution/add/")
+    chrome.find_element(By.NAME, "code").send_keys(code)
+    chrome.find_element(By.NAME, "name").send_keys(name)
+    chrome.find_element(By.NAME, "country").send_keys("DE")
+
+
 def test_admin__staff_creates_institution_in_browser__saved_and_audited(
     chrome, live_server, django_user_model
 ):
-    django_user_model.objects.create_superuser("ops", "ops@example.com", "browser-pass-1!")
-    _login(chrome, live_server, "ops", "browser-pass-1!")
-
-    chrome.get(f"{live_server.url}/admin/configuration/institution/add/")
-    chrome.find_element(By.NAME, "code").send_keys("COBADEFF")
-    chrome.find_element(By.NAME, "name").send_keys("Commerzbank")
-    chrome.find_element(By.NAME, "country").send_keys("DE")
+    _institution_form(chrome, live_server, django_user_model, "COBADEFF", "Commerzbank")
     chrome.find_element(By.NAME, "timezone").send_keys("Europe/Berlin")
     chrome.find_element(By.NAME, "_save").click()
     WebDriverWait(chrome, 15).until(
@@ -50,12 +54,7 @@ def test_admin__staff_creates_institution_in_browser__saved_and_audited(
 def test_admin__bad_input_in_browser__error_shown_nothing_saved(
     chrome, live_server, django_user_model
 ):
-    django_user_model.objects.create_superuser("ops", "ops@example.com", "browser-pass-1!")
-    _login(chrome, live_server, "ops", "browser-pass-1!")
-    chrome.get(f"{live_server.url}/admin/configuration/institution/add/")
-    chrome.find_element(By.NAME, "code").send_keys("nope")
-    chrome.find_element(By.NAME, "name").send_keys("Bad")
-    chrome.find_element(By.NAME, "country").send_keys("DE")
+    _institution_form(chrome, live_server, django_user_model, "nope", "Bad")
     # The zone is picked from the known ones (issue 13): an unknown one cannot be chosen, and
     # none chosen is refused.
     zone = chrome.find_element(By.NAME, "timezone")

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -23,7 +22,8 @@ from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue, Institution
 from flags import services as flag_services
 from flags.models import Flag
-from tests.e2e.conftest import database_url_of_test_db, gunicorn, http
+from tests.support.servers import gunicorn, services_env
+from tests.support.web import fetch as http
 from windows import services as window_services
 from windows.models import ProcessingWindow, WindowOverride
 
@@ -166,11 +166,7 @@ AFTER = {
 
 
 def _serve(world):
-    env = {
-        "DATABASE_URL": database_url_of_test_db(),
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-    }
-    return gunicorn(env, workers=2)
+    return gunicorn(services_env(), workers=2)
 
 
 def _warm(url: str, key: str, expected: dict) -> None:

@@ -9,92 +9,29 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.support import servers
+from tests.support.web import fetch
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUEST = b"GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 @contextmanager
 def serving(workers: int = 1, loglevel: str = "info", app_log_level: str = "ERROR"):
     """gunicorn with the project's config on a free port; yields (process, port, stderr path)."""
-    port = free_port()
-    metrics = tempfile.mkdtemp(prefix="cbp-e2e-metrics-")
-    log_dir = tempfile.mkdtemp(prefix="cbp-e2e-log-")
-    stderr_path = Path(log_dir) / "stderr"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "CBP_TEST_DB_NAME")
-    }
-    env.update(
-        {
-            "CBP_ENVIRONMENT": "development",
-            "DEBUG": "false",
-            "LOG_LEVEL": app_log_level,
-            "PROMETHEUS_MULTIPROC_DIR": metrics,
-            "GUNICORN_LOGLEVEL": loglevel,
-        }
-    )
-    with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "cbpconfig" / "gunicorn.conf.py"),
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "cbpconfig.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/live", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"gunicorn did not start: {stderr_path.read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.2)
-        yield proc, port, stderr_path
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(metrics, ignore_errors=True)
-        shutil.rmtree(log_dir, ignore_errors=True)
+    env = {"LOG_LEVEL": app_log_level, "GUNICORN_LOGLEVEL": loglevel}
+    with servers.serving(env, workers=workers, stop_timeout=30) as served:
+        yield served.proc, served.port, served.log
 
 
 def _exchange(port: int, connected: threading.Barrier, trickle: float = 0.0) -> str:
@@ -172,12 +109,7 @@ def test_head__answered_without_body_and_without_a_warning():
     # project's JSON log at WARNING; LOG_LEVEL=INFO is production's level.
     with serving(workers=1, loglevel="info", app_log_level="INFO") as (proc, port, stderr_path):
         for path in ("/live", "/api/schema/", "/admin/login/", "/nothing-here"):
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="HEAD")
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status, body = response.status, response.read()
-            except urllib.error.HTTPError as error:
-                status, body = error.code, error.read()
+            status, _, body = fetch("HEAD", f"http://127.0.0.1:{port}{path}", timeout=10)
             assert status in (200, 404), (path, status)
             assert body == b""
         # The good case: GET still has its body.

@@ -21,9 +21,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +38,11 @@ import pytest
 import yaml
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import processes
+from tests.support.processes import child_env, log_tail, port_is_free, wait_for_http
+from tests.support.servers import gunicorn_command
+from tests.support.web import fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -88,58 +91,24 @@ def tool(name: str) -> str:
     return path
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def wait_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{url} did not come up: {log.read_text(errors='replace')[-3000:]}"
-                ) from None
-            time.sleep(0.2)
+    """Until ``url`` answers (any status); RuntimeError with the end of ``log`` if ``proc``
+    exits or ``seconds`` pass first."""
+    if not wait_for_http(url, proc=proc, timeout=seconds, attempt_timeout=2, any_status=True):
+        raise RuntimeError(f"{url} did not come up: {log_tail(log)}")
 
 
-class Processes:
+class Processes(processes.Processes):
     """Start processes with their output in files; stop each by its pid."""
 
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.running: list[subprocess.Popen] = []
+    def start(self, name: str, args: list[str], ready: str, env: dict | None = None, cwd=None):
+        """Start it and wait until ``ready`` answers; (the process, its log)."""
+        proc = self.popen(name, args, env=env, cwd=cwd)
+        wait_http(ready, proc, self.log_path(name))
+        return proc, self.log_path(name)
 
-    def start(self, name: str, args: list[str], env: dict | None = None, cwd=None):
-        log = self.directory / f"{name}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, close_fds=True
-            )
-        self.running.append(proc)
-        return proc, log
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.running):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(self.running):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    def stop_all(self, timeout: float = 20, *, together: bool = True) -> None:
+        super().stop_all(timeout, together=together)
 
 
 class Webhook:
@@ -296,7 +265,9 @@ class Stack:
 
     def start(self) -> None:
         for port in range(GUNICORN_PORT, WEBHOOK_PORT + 1):
-            assert port_free(port), f"port {port} is taken: another run of this test?"
+            assert port_is_free(port, reuse_address=True), (
+                f"port {port} is taken: another run of this test?"
+            )
         self.webhook = Webhook(WEBHOOK_PORT)
         self.start_gunicorn()
         self.start_exporters()
@@ -306,64 +277,47 @@ class Stack:
     def start_gunicorn(self) -> None:
         metrics_dir = self.directory / "multiproc"
         metrics_dir.mkdir()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "CBP_TEST_DB_NAME") and not k.startswith("PYTEST")
-        }
-        env.update(
-            {
-                "DATABASE_URL": self.dsn.replace("postgresql://", "postgres://"),
-                "REDIS_URL": os.environ["REDIS_URL"],
-                "CBP_ENVIRONMENT": "development",
-                "DEBUG": "false",
-                "LOG_LEVEL": "INFO",
-                "CBP_RELEASE": RELEASE,
-                "CBP_STATEMENT_TIMEOUT_MS": "2000",
-                "CBP_BACKUP_DIR": str(self.directory / "backups"),
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-                "GUNICORN_WORKERS": "2",
-                "GUNICORN_BIND": f"127.0.0.1:{GUNICORN_PORT}",
-            }
+        env = child_env(
+            ("DATABASE_URL", "CBP_TEST_DB_NAME"),
+            drop_prefixes=("PYTEST",),
+            DATABASE_URL=self.dsn.replace("postgresql://", "postgres://"),
+            REDIS_URL=os.environ["REDIS_URL"],
+            CBP_ENVIRONMENT="development",
+            DEBUG="false",
+            LOG_LEVEL="INFO",
+            CBP_RELEASE=RELEASE,
+            CBP_STATEMENT_TIMEOUT_MS="2000",
+            CBP_BACKUP_DIR=str(self.directory / "backups"),
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            GUNICORN_WORKERS="2",
+            GUNICORN_BIND=f"127.0.0.1:{GUNICORN_PORT}",
         )
-        proc, self.gunicorn_log = self.processes.start(
-            "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "cbpconfig" / "gunicorn.conf.py"),
-                "cbpconfig.wsgi:application",
-            ],
-            env=env,
-            cwd=ROOT,
+        self.gunicorn, self.gunicorn_log = self.processes.start(
+            "gunicorn", gunicorn_command(), f"{self.url}/live", env=env, cwd=ROOT
         )
-        wait_http(f"{self.url}/live", proc, self.gunicorn_log)
-        self.gunicorn = proc
 
     def start_exporters(self) -> None:
         env = dict(os.environ, DATA_SOURCE_NAME=f"{self.dsn}?sslmode=disable")
-        proc, log = self.processes.start(
+        self.processes.start(
             "postgres_exporter",
             [tool("postgres_exporter"), f"--web.listen-address=127.0.0.1:{PG_EXPORTER_PORT}"],
+            f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics",
             env=env,
         )
-        wait_http(f"http://127.0.0.1:{PG_EXPORTER_PORT}/metrics", proc, log)
         redis_url = urllib.parse.urlsplit(os.environ["REDIS_URL"])
-        proc, log = self.processes.start(
+        self.processes.start(
             "redis_exporter",
             [
                 tool("redis_exporter"),
                 f"-redis.addr=redis://{redis_url.hostname}:{redis_url.port or 6379}",
                 f"-web.listen-address=127.0.0.1:{REDIS_EXPORTER_PORT}",
             ],
+            f"http://127.0.0.1:{REDIS_EXPORTER_PORT}/metrics",
         )
-        wait_http(f"http://127.0.0.1:{REDIS_EXPORTER_PORT}/metrics", proc, log)
 
     def start_alertmanager(self) -> None:
         config = alertmanager_config(self.directory)
-        proc, log = self.processes.start(
+        self.processes.start(
             "alertmanager",
             [
                 tool("alertmanager"),
@@ -372,20 +326,20 @@ class Stack:
                 f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}",
                 "--cluster.listen-address=",
             ],
+            f"{self.alertmanager}/-/ready",
         )
-        wait_http(f"{self.alertmanager}/-/ready", proc, log)
 
     def start_prometheus(self) -> None:
         config = prometheus_config(self.directory)
-        proc, log = self.processes.start(
+        self.processes.start(
             "prometheus",
             [
                 tool("prometheus"),
                 *environment_flags("production", self.directory, config),
                 f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
             ],
+            f"{self.prometheus}/-/ready",
         )
-        wait_http(f"{self.prometheus}/-/ready", proc, log)
 
     def stop(self) -> None:
         self.processes.stop_all()
@@ -434,16 +388,13 @@ def total(samples, name: str, **labels) -> float:
 
 def http(method: str, url: str, key: str | None = None, body=None, headers=None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, method=method, data=data, headers=dict(headers or {}))
+    sent = dict(headers or {})
     if key:
-        request.add_header("Authorization", f"Api-Key {key}")
+        sent["Authorization"] = f"Api-Key {key}"
     if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        sent["Content-Type"] = "application/json"
+    status, _, payload = fetch(method, url, sent, data, timeout=30)
+    return status, payload
 
 
 def in_parallel(calls, workers: int = 6) -> list:

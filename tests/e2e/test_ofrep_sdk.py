@@ -86,11 +86,14 @@ def test_sdk__platform_key__values_and_reasons(client_with, data):
         assert details.reason == (Reason.SPLIT if expected else Reason.DEFAULT)
 
 
-def test_sdk__unknown_flag__default_with_flag_not_found(client_with, data):
+def _platform_details(client_with, flag: str, default: bool, targeting_key: str):
+    """The evaluation details of ``flag`` for ``targeting_key``, asked with a platform key."""
     client = client_with(_key("sdk"))
-    details = client.get_boolean_details(
-        "no-such-flag", True, EvaluationContext(targeting_key="DEUTDEFF")
-    )
+    return client.get_boolean_details(flag, default, EvaluationContext(targeting_key=targeting_key))
+
+
+def test_sdk__unknown_flag__default_with_flag_not_found(client_with, data):
+    details = _platform_details(client_with, "no-such-flag", True, "DEUTDEFF")
     assert details.value is True
     assert details.error_code == ErrorCode.FLAG_NOT_FOUND
     assert details.reason == Reason.ERROR
@@ -104,10 +107,7 @@ def test_sdk__missing_targeting_key__default_with_targeting_key_missing(client_w
 
 
 def test_sdk__unknown_institution__default_with_invalid_context(client_with, data):
-    client = client_with(_key("sdk"))
-    details = client.get_boolean_details(
-        "targeted", True, EvaluationContext(targeting_key="ZZZZZZZZ")
-    )
+    details = _platform_details(client_with, "targeted", True, "ZZZZZZZZ")
     assert details.value is True
     assert details.error_code == ErrorCode.INVALID_CONTEXT
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from configuration.services import create_institution
-from tests.e2e.conftest import database_url_of_test_db, gunicorn, http
+from tests.support.processes import database_url_of_test_db
+from tests.support.servers import gunicorn, services_env
+from tests.support.web import fetch as http
 
 pytestmark = pytest.mark.e2e
 
@@ -56,14 +58,8 @@ def test_ready__redis_unreachable__200_degraded_and_reads_fall_through(make_key)
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_metrics__two_workers__one_exposition_adding_up_both(make_key):
-    from django.conf import settings
-
     key = make_key("e2e")
-    env = {
-        "DATABASE_URL": database_url_of_test_db(),
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-    }
-    with gunicorn(env, workers=2) as url:
+    with gunicorn(services_env(), workers=2) as url:
         for _ in range(20):
             assert (
                 http("GET", f"{url}/api/v1/institutions/", {"Authorization": f"Api-Key {key}"})[0]

@@ -23,16 +23,16 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.processes import database_url_of_test_db, free_port, stop_process
+from tests.support.web import fetch
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -47,17 +47,6 @@ def _require_namespaces() -> None:
     if os.environ.get("CBP_REQUIRE_SERVICES") == "1":
         pytest.fail("needs root with unshare and mount (util-linux) in CI")
     pytest.skip("needs root with unshare and mount (util-linux)")
-
-
-def _free_port() -> int:
-    for port in range(17230, 17300):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 17230-17299")
 
 
 def _documents() -> list[dict]:
@@ -180,24 +169,13 @@ class Container:
         )
 
     def get(self, path: str) -> tuple[int, str]:
-        request = urllib.request.Request(
-            self.url + path, headers={"Host": self.host, "Accept": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        headers = {"Host": self.host, "Accept": "application/json"}
+        status, _, body = fetch("GET", self.url + path, headers, timeout=5)
+        return status, body.decode()
 
 
 def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, timeout=30)
     return process.stderr.read() if process.stderr else ""
 
 
@@ -206,13 +184,15 @@ def container(transactional_db, tmp_path):
     _require_namespaces()
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    database_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    database_url = database_url_of_test_db()
     # Under /var/tmp: the manifest's /tmp emptyDir hides the host's /tmp inside the namespace.
     host_dir = Path(tempfile.mkdtemp(prefix="cbp-ro-", dir="/var/tmp"))
     try:
         yield Container(
-            host_dir, database_url, settings.CACHES["default"]["LOCATION"], _free_port()
+            host_dir,
+            database_url,
+            settings.CACHES["default"]["LOCATION"],
+            free_port(range(17230, 17300)),
         )
     finally:
         shutil.rmtree(host_dir, ignore_errors=True)

@@ -5,17 +5,17 @@ stderr and a non-zero exit, never a traceback (cbpconfig.management.base.Operati
 from __future__ import annotations
 
 import io
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
+from tests.support.processes import python
+from tests.support.servers import operator_env
+
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1"
 UNREACHABLE_DATABASE = "postgres://postgres@127.0.0.1:1/cbp_unreachable"
 UNREACHABLE_CACHE = "redis://127.0.0.1:1/0"
 
@@ -23,26 +23,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 def _env(**changes: str) -> dict[str, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CBP_TEST_DB_NAME", "DEBUG", "LOG_LEVEL", "CBP_AUDIT_RETENTION_DAYS")
-    }
-    env.update(
-        CBP_ENVIRONMENT="staging",
-        SECRET_KEY=SECRET,
-        ALLOWED_HOSTS="cbp.example",
-        DATABASE_URL=(
-            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        ),
-        REDIS_URL=settings.CACHES["default"]["LOCATION"],
-    )
-    env.update(changes)
-    return env
+    drop = ("CBP_TEST_DB_NAME", "DEBUG", "LOG_LEVEL", "CBP_AUDIT_RETENTION_DAYS")
+    return operator_env("staging", drop, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +63,7 @@ def _run_all(
     argvs: dict[str, list[str]], env: dict[str, str]
 ) -> dict[str, subprocess.CompletedProcess]:
     def run(argv):
-        return subprocess.run(
-            [sys.executable, "manage.py", *argv],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return python("manage.py", *argv, env=env, timeout=120)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         return dict(zip(argvs, pool.map(run, argvs.values()), strict=True))

@@ -12,7 +12,6 @@ import json
 import logging
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -22,7 +21,9 @@ from django.core.cache import cache
 
 from cbpconfig.redis_client import CircuitBreaker, CircuitOpen
 from configuration import services
-from tests.e2e.conftest import gunicorn, http
+from tests.support.processes import free_port
+from tests.support.servers import OwnRedis, gunicorn
+from tests.support.web import fetch
 
 pytestmark = [pytest.mark.redis]
 
@@ -30,79 +31,11 @@ COOLDOWN = 1.0  # the breaker's pause before probing again (production: 5 s)
 _db_numbers = itertools.count(1)  # a fresh pool (and breaker) per test: redis://…/N
 
 
-def _free_port() -> int:
-    for port in range(16391, 16400):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 16391-16399 for a test redis-server")
-
-
-class OwnRedis:
-    """A redis-server of this test's own, started and stopped by pid."""
-
-    def __init__(self):
-        if not shutil.which("redis-server"):
-            pytest.fail("redis-server is required (apt-get install redis-server)")
-        self.port = _free_port()
-        self.db = 0
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "local",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while self.cli("PING") != "PONG":
-            if time.monotonic() > deadline:
-                raise RuntimeError("test redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            ["redis-cli", "-p", str(self.port), "-n", str(self.db), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return result.stdout.strip()
-
-    def pause(self, seconds: int) -> subprocess.Popen:
-        """DEBUG SLEEP in the background; returns once the server is asleep."""
-        sleeper = subprocess.Popen(
-            ["redis-cli", "-p", str(self.port), "DEBUG", "SLEEP", str(seconds)],
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(0.2)
-        return sleeper
-
-
 @pytest.fixture
 def own_redis():
-    server = OwnRedis()
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is required (apt-get install redis-server)")
+    server = OwnRedis(free_port(range(16391, 16400), purpose=" for a test redis-server"))
     server.start()
     try:
         yield server
@@ -337,10 +270,10 @@ def test_ready__database_never_answers__503_within_a_second():
     ):
         for _ in range(3):
             started = time.monotonic()
-            status, _, body = http("GET", f"{url}/ready")
+            status, _, body = fetch("GET", f"{url}/ready")
             took = time.monotonic() - started
             assert status == 503
             assert json.loads(body)["checks"]["database"].startswith("unavailable")
             assert took < 1.0, f"/ready took {took:.2f} s"
         # /live never touches the database.
-        assert http("GET", f"{url}/live")[0] == 200
+        assert fetch("GET", f"{url}/live")[0] == 200

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1"
+from tests.support.processes import child_env, database_url_of_test_db, python
+from tests.support.servers import operator_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -58,26 +56,13 @@ def _pre(d, *extra):
 def manage(d, *args) -> subprocess.CompletedProcess:
     """`python manage.py ARGS` as an operator (or the Kubernetes Job) runs it: a process of its
     own on the same database (verify_backup creates its scratch database from there)."""
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    env = {k: v for k, v in os.environ.items() if k not in ("CBP_TEST_DB_NAME", "DEBUG")}
-    env.update(
-        DATABASE_URL=(
-            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        ),
+    env = child_env(
+        ("CBP_TEST_DB_NAME", "DEBUG"),
+        DATABASE_URL=database_url_of_test_db(),
         CBP_BACKUP_DIR=str(d["state"].parent),
         LOG_LEVEL="ERROR",
     )
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return python("manage.py", *args, env=env, timeout=300)
 
 
 def _post(d, *extra) -> subprocess.CompletedProcess:
@@ -249,24 +234,10 @@ def test_deploy_check__invalid_index_left_by_a_failed_concurrent_build__rebuilt(
 
 
 def _production_env(tmp_path: Path, **changes: str) -> dict[str, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CBP_TEST_DB_NAME", "DEBUG", "CBP_AUDIT_RETENTION_DAYS", "CBP_BACKUP_DIR")
-    }
-    env.update(
-        CBP_ENVIRONMENT="production",
-        SECRET_KEY=SECRET,
-        ALLOWED_HOSTS="cbp.example",
-        DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        REDIS_URL=settings.CACHES["default"]["LOCATION"],
-        CBP_BACKUP_DIR=str(tmp_path / "backups"),
+    drop = ("CBP_TEST_DB_NAME", "DEBUG", "CBP_AUDIT_RETENTION_DAYS", "CBP_BACKUP_DIR")
+    return operator_env(
+        "production", drop, **{"CBP_BACKUP_DIR": str(tmp_path / "backups"), **changes}
     )
-    env.update(changes)
-    return env
 
 
 UNSAFE = {
@@ -308,13 +279,8 @@ def preflight_results(tmp_path_factory, django_db_setup):
 
     def run_one(changes):
         changes = {k: v.replace("FILE", str(blocker)) for k, v in changes.items()}
-        return subprocess.run(
-            [sys.executable, "manage.py", "preflight"],
-            cwd=ROOT,
-            env=_production_env(tmp_path, **changes),
-            capture_output=True,
-            text=True,
-            timeout=180,
+        return python(
+            "manage.py", "preflight", env=_production_env(tmp_path, **changes), timeout=180
         )
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -341,6 +307,19 @@ def test_smoke_test__no_key__refused_instead_of_skipping(db, monkeypatch):
     assert message.startswith("a platform API key is required")
 
 
+def _smoke_test(url: str, key: str, *extra: str, stderr: io.StringIO | None = None) -> None:
+    call_command(
+        "smoke_test",
+        "--url",
+        url,
+        "--key",
+        key,
+        *extra,
+        stdout=io.StringIO(),
+        stderr=stderr or io.StringIO(),
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_smoke_test__slower_than_the_threshold__fails_naming_each_check(
     live_server, make_key, monkeypatch
@@ -348,30 +327,12 @@ def test_smoke_test__slower_than_the_threshold__fails_naming_each_check(
     key = make_key("smoke")
     err = io.StringIO()
     with pytest.raises(SystemExit) as info:
-        call_command(
-            "smoke_test",
-            "--url",
-            live_server.url,
-            "--key",
-            key,
-            "--max-ms",
-            "0.001",
-            stdout=io.StringIO(),
-            stderr=err,
-        )
+        _smoke_test(live_server.url, key, "--max-ms", "0.001", stderr=err)
     assert info.value.code == 1
     assert err.getvalue().startswith("smoke test failed: ready (slower than 0 ms)")
     monkeypatch.setenv("CBP_SMOKE_MAX_MS", "0.001")
     with pytest.raises(SystemExit):
-        call_command(
-            "smoke_test",
-            "--url",
-            live_server.url,
-            "--key",
-            key,
-            stdout=io.StringIO(),
-            stderr=io.StringIO(),
-        )
+        _smoke_test(live_server.url, key)
     monkeypatch.setenv("CBP_SMOKE_MAX_MS", "5000")
     out = run("smoke_test", "--url", live_server.url, "--key", key)
     assert "smoke test passed (8 checks, each within 5000 ms)" in out

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.reports import write_report
+
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = {
     "test_schemathesis_all_checks": "1 schemathesis, all checks",
@@ -91,9 +93,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         lines.append(f"  {part:32} {_timing[part]:7.1f}s  {counts}")
         total += _timing[part]
     lines.append(f"  {'total':32} {total:7.1f}s")
-    text = "\n".join(lines)
-    terminalreporter.section("proof report")
-    terminalreporter.write_line(text)
-    out = ROOT / "var" / "proof"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.txt").write_text(text + "\n")
+    write_report(terminalreporter, "proof report", "\n".join(lines), ROOT / "var" / "proof")

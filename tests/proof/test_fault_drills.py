@@ -25,27 +25,42 @@ pid at the end of the module.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import itertools
 import json
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.load import Load as BaseLoad
+from tests.support.processes import (
+    free_port,
+    log_tail,
+    python,
+    start_logged,
+    stop_process,
+    wait_for_http,
+    wait_until,
+)
+from tests.support.servers import (
+    Cluster,
+    OwnRedis,
+    chown_postgres,
+    gunicorn_command,
+    has_postgres_user,
+    pg_bindir,
+    stack_env,
+)
+
 BOUND = 2.0  # seconds: the longest any request may take, in any drill
 LOAD_THREADS = 4
 DRILL_SECONDS = 13.0
@@ -62,251 +77,51 @@ pytestmark = [pytest.mark.proof, pytest.mark.timeout(150)]
 # ----------------------------------------------------------------------------- processes
 
 
-def free_port(taken: set[int]) -> int:
-    for port in PORTS:
-        if port in taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-    raise RuntimeError("no free port in 16400-16499")
-
-
-def pg_bindir() -> Path | None:
-    candidates = []
-    if shutil.which("pg_ctl"):
-        candidates.append(Path(shutil.which("pg_ctl")).resolve().parent)
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for candidate in candidates:
-        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
-            return candidate
-    return None
-
-
-def as_postgres(cmd: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run its tools as the `postgres` user then."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
-def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        conn.request("GET", path)
-        status = conn.getresponse().status
-        conn.close()
-        return status
-    except OSError:
-        return None
-
-
-def stop_pid(proc: subprocess.Popen | None, timeout: float = 15) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
 @dataclass
 class Stack:
     tmp: Path
-    bindir: Path
-    pg_port: int
-    redis_port: int
+    postgres: Cluster
+    redis: OwnRedis
     http_port: int
     env: dict = field(default_factory=dict)
-    redis: subprocess.Popen | None = None
     gunicorn: subprocess.Popen | None = None
     keys: dict = field(default_factory=dict)
     started: str = ""
 
-    @property
-    def pgdata(self) -> Path:
-        return self.tmp / "pgdata"
-
-    # -- PostgreSQL
-    def pg_ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), *args]),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def pg_options(self) -> str:
-        return (
-            f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.tmp / 'sock'} "
-            f"-c max_connections={MAX_CONNECTIONS} -c superuser_reserved_connections=3"
-        )
-
-    def start_postgres(self) -> None:
-        (self.tmp / "sock").mkdir()
-        if os.geteuid() == 0:
-            pg = pwd.getpwnam("postgres")
-            for path in (self.tmp, self.tmp / "sock"):
-                os.chown(path, pg.pw_uid, pg.pw_gid)
-        done = subprocess.run(
-            as_postgres(
-                [
-                    str(self.bindir / "initdb"),
-                    "-D",
-                    str(self.pgdata),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        started = self.pg_ctl(
-            "-l", str(self.tmp / "postgres.log"), "-o", self.pg_options(), "-w", "-t", "60", "start"
-        )
-        assert started.returncode == 0, started.stderr + self.pg_log()
-
-    def pg_log(self) -> str:
-        path = self.tmp / "postgres.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def postmaster_pid(self) -> int | None:
-        path = self.pgdata / "postmaster.pid"
-        try:
-            return int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def admin(self, dbname: str = "cbp", timeout: float = 2):
-        import psycopg
-
-        return psycopg.connect(
-            host="127.0.0.1",
-            port=self.pg_port,
-            user="postgres",
-            dbname=dbname,
-            autocommit=True,
-            connect_timeout=timeout,
-        )
-
-    # -- Redis
-    def start_redis(self) -> None:
-        self.redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--enable-debug-command",
-                "local",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert wait_until(self.redis_answers, 10), "redis-server did not start"
-
-    def redis_answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    # -- the service
-    def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    def admin(self, dbname: str = "cbp", timeout: int = 2):
+        return self.postgres.connect(dbname, timeout)
 
     def start_gunicorn(self) -> None:
         metrics = self.tmp / "metrics"
         shutil.rmtree(metrics, ignore_errors=True)
         metrics.mkdir()
-        env = dict(self.env, PROMETHEUS_MULTIPROC_DIR=str(metrics))
-        log = open(self.tmp / "gunicorn.log", "ab")  # noqa: SIM115 - closed with the process
-        self.gunicorn = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "cbpconfig" / "gunicorn.conf.py"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.http_port}",
-                "cbpconfig.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
+        self.gunicorn = start_logged(
+            gunicorn_command(self.http_port, workers=2),
+            self.tmp / "gunicorn.log",
+            env=dict(self.env, PROMETHEUS_MULTIPROC_DIR=str(metrics)),
         )
-        log.close()
-        ok = wait_until(lambda: http_status(self.http_port, "/live") == 200, 40)
+        ok = wait_for_http(f"http://127.0.0.1:{self.http_port}/live", timeout=40)
         assert ok, f"gunicorn did not start: {self.gunicorn_log()}"
 
     def gunicorn_log(self) -> str:
-        path = self.tmp / "gunicorn.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return log_tail(self.tmp / "gunicorn.log")
 
     def stop(self) -> None:
-        stop_pid(self.gunicorn)
-        stop_pid(self.redis)
-        if self.pgdata.exists():
-            self.pg_ctl("-m", "immediate", "-w", "stop", timeout=30)
-            pid = self.postmaster_pid()
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        stop_process(self.gunicorn, timeout=15)
+        self.redis.stop(timeout=15)
+        self.postgres.kill()
 
 
 @pytest.fixture(scope="module")
 def stack():
-    bindir = pg_bindir()
+    bindir = pg_bindir(search_path=True)
     missing = [
         name
         for name, ok in (
             ("PostgreSQL server binaries (initdb, pg_ctl)", bindir),
             ("redis-server", shutil.which("redis-server")),
             ("redis-cli", shutil.which("redis-cli")),
-            ("runuser and a postgres user", os.geteuid() != 0 or _has_postgres_user()),
+            ("runuser and a postgres user", os.geteuid() != 0 or has_postgres_user()),
         )
         if not ok
     ]
@@ -315,53 +130,51 @@ def stack():
         pytest.fail(message) if REQUIRE else pytest.skip(message)
     taken: set[int] = set()
     tmp = Path(tempfile.mkdtemp(prefix="cbp-proof-drills-"))
+    postgres = Cluster(
+        tmp,
+        "pgdata",
+        free_port(PORTS, taken=taken),
+        bindir,
+        extra_options=f"-c max_connections={MAX_CONNECTIONS} -c superuser_reserved_connections=3",
+    )
     stack = Stack(
         tmp=tmp,
-        bindir=bindir,
-        pg_port=free_port(taken),
-        redis_port=free_port(taken),
-        http_port=free_port(taken),
+        postgres=postgres,
+        redis=OwnRedis(free_port(PORTS, taken=taken)),
+        http_port=free_port(PORTS, taken=taken),
     )
     started = time.monotonic()
     try:
-        stack.start_postgres()
+        chown_postgres(tmp)
+        postgres.initdb()
+        postgres.start(wait=60)
         with stack.admin("postgres") as conn:
             conn.execute("CREATE ROLE cbp LOGIN")
             conn.execute("CREATE DATABASE cbp OWNER cbp")
-        stack.start_redis()
-        stack.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "REDIS_URL", "CBP_TEST_DB_NAME", "CBP_CACHE_PREFIX")
-            and not k.startswith(("PYTEST", "GUNICORN_"))
-        }
-        stack.env.update(
-            {
-                "DATABASE_URL": f"postgres://cbp@127.0.0.1:{stack.pg_port}/cbp",
-                "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0",
-                "CBP_CACHE_PREFIX": "proof-drills",
-                "CBP_ENVIRONMENT": "development",
-                "DEBUG": "false",
-                "LOG_LEVEL": "ERROR",
-                "CBP_THROTTLE_RATE": "1000000/minute",
-                "DJANGO_SETTINGS_MODULE": "cbpconfig.settings",
-            }
+        stack.redis.start()
+        stack.env = stack_env(
+            f"postgres://cbp@127.0.0.1:{postgres.port}/cbp",
+            f"redis://127.0.0.1:{stack.redis.port}/0",
+            cache_prefix="proof-drills",
+            log_level="ERROR",
         )
-        migrated = stack.manage("manage.py", "migrate", "--noinput")
+        migrated = python("manage.py", "migrate", "--noinput", env=stack.env)
         assert migrated.returncode == 0, migrated.stderr[-3000:]
-        seeded = stack.manage(
+        seeded = python(
             "-c",
             "import json, django; django.setup(); from tests.proof.world import seed; "
             "print('KEYS=' + json.dumps(seed().keys))",
+            env=stack.env,
         )
         assert seeded.returncode == 0, seeded.stderr[-3000:]
         line = next(x for x in seeded.stdout.splitlines() if x.startswith("KEYS="))
         stack.keys = json.loads(line[5:])
         stack.start_gunicorn()
         stack.started = (
-            f"stack up in {time.monotonic() - started:.1f}s: postgres :{stack.pg_port}"
-            f" (pid {stack.postmaster_pid()}), redis :{stack.redis_port} (pid {stack.redis.pid}),"
-            f" gunicorn :{stack.http_port} (pid {stack.gunicorn.pid})"
+            f"stack up in {time.monotonic() - started:.1f}s: postgres :{postgres.port}"
+            f" (pid {postgres.postmaster_pid()}), redis :{stack.redis.port}"
+            f" (pid {stack.redis.proc.pid if stack.redis.proc else None}),"
+            f" gunicorn :{stack.http_port} (pid {stack.gunicorn.pid if stack.gunicorn else None})"
         )
         yield stack
     finally:
@@ -369,128 +182,37 @@ def stack():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _has_postgres_user() -> bool:
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        return False
-    return shutil.which("runuser") is not None
-
-
 # ----------------------------------------------------------------------------- load
 
-_dates = itertools.count()
-_dates_lock = threading.Lock()
 
-
-def next_write_date() -> str:
-    with _dates_lock:
-        n = next(_dates)
-    return (date(2100, 1, 1) + timedelta(days=n)).isoformat()
-
-
-@dataclass
-class Outcome:
-    method: str
-    path: str
-    result: int | str  # status code, or refused / dropped / timeout / error:...
-    seconds: float
-
-
-class Load:
+class Load(BaseLoad):
     """LOAD_THREADS threads, each: 3 reads then 1 write, until stopped or the count is hit."""
 
+    THREADS = LOAD_THREADS
+    MAX_PER_THREAD = MAX_REQUESTS_PER_THREAD
+    PAUSE = PAUSE_BETWEEN_REQUESTS
+    TIMEOUT = CLIENT_TIMEOUT
+    FIRST_WRITE_DATE = date(2100, 1, 1)
+    READS = [
+        ("/api/v1/calendars/TARGET2/business-days/check?date=2026-12-24", "platform_read"),
+        ("/api/v1/windows/A-WIN/status?at=2026-12-23T10:00:00Z", "a_read"),
+        ("/api/v1/flags/evaluate", "a_read"),
+        ("/api/v1/institutions/DEUTDEFF/configuration", "a_read"),
+        ("/api/v1/calendars/", "platform_read"),
+        ("/api/v1/windows/SCT/", "platform_read"),
+    ]
+
     def __init__(self, stack: Stack, drill: str):
-        self.stack = stack
-        self.drill = drill
-        self.stop = threading.Event()
-        self.outcomes: list[Outcome] = []
-        self.acked: list[str] = []
-        self.lock = threading.Lock()
-        k = stack.keys
-        self.reads = [
-            ("/api/v1/calendars/TARGET2/business-days/check?date=2026-12-24", k["platform_read"]),
-            ("/api/v1/windows/A-WIN/status?at=2026-12-23T10:00:00Z", k["a_read"]),
-            ("/api/v1/flags/evaluate", k["a_read"]),
-            ("/api/v1/institutions/DEUTDEFF/configuration", k["a_read"]),
-            ("/api/v1/calendars/", k["platform_read"]),
-            ("/api/v1/windows/SCT/", k["platform_read"]),
-        ]
+        ensure_up(stack)  # every drill starts with the whole stack up and ready
+        super().__init__(stack.http_port, stack.keys, drill)
 
-    def call(self, method, path, key, body=None) -> Outcome:
-        conn = http.client.HTTPConnection("127.0.0.1", self.stack.http_port, timeout=CLIENT_TIMEOUT)
-        headers = {"Authorization": f"Api-Key {key}", "Connection": "close"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        started = time.monotonic()
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            result: int | str = response.status
-        except ConnectionRefusedError:
-            result = "refused"
-        except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
-            result = "dropped"
-        except TimeoutError:
-            result = "timeout"
-        except OSError as exc:
-            result = f"error:{type(exc).__name__}"
-        finally:
-            conn.close()
-        return Outcome(method, path, result, time.monotonic() - started)
-
-    def worker(self, index: int) -> None:
-        for i in range(MAX_REQUESTS_PER_THREAD):
-            if self.stop.is_set():
-                return
-            if i % 4 == 3:
-                day = next_write_date()
-                name = f"drill-{self.drill}-{index}-{i}"
-                outcome = self.call(
-                    "POST",
-                    "/api/v1/calendars/USFED/holidays/",
-                    self.stack.keys["platform_write"],
-                    {"date": day, "name": name},
-                )
-                if isinstance(outcome.result, int) and 200 <= outcome.result < 300:
-                    with self.lock:
-                        self.acked.append(name)
-            else:
-                path, key = self.reads[(i + index) % len(self.reads)]
-                outcome = self.call("GET", path, key)
-            with self.lock:
-                self.outcomes.append(outcome)
-            time.sleep(PAUSE_BETWEEN_REQUESTS)
-
-    def run(self, schedule: list[tuple[float, str, callable]], seconds: float = DRILL_SECONDS):
+    def run(  # type: ignore[override]
+        self,
+        schedule: list[tuple[float, str, Callable[[], object]]],
+        seconds: float = DRILL_SECONDS,
+    ) -> list[str]:
         """Run the load for `seconds`, calling each scheduled action at its offset."""
-        threads = [
-            threading.Thread(target=self.worker, args=(i,), daemon=True)
-            for i in range(LOAD_THREADS)
-        ]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        log = []
-        try:
-            for offset, label, action in sorted(schedule, key=lambda s: s[0]):
-                delay = started + offset - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                t0 = time.monotonic()
-                action()
-                log.append(f"t={t0 - started:.1f}s {label} ({time.monotonic() - t0:.1f}s)")
-            delay = started + seconds - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        finally:
-            self.stop.set()
-            for thread in threads:
-                thread.join(timeout=CLIENT_TIMEOUT + 2)
-        return log
+        return super().run(sorted(schedule, key=lambda s: s[0]), seconds=seconds)
 
 
 def acknowledged_missing(stack: Stack, names: list[str]) -> list[str]:
@@ -559,12 +281,12 @@ def verdict(load: Load, log: list[str], *, database_outage: bool, stack: Stack, 
 
 
 def ensure_up(stack: Stack) -> None:
-    if not stack.redis_answers():
-        stop_pid(stack.redis)
-        stack.start_redis()
+    if not stack.redis.answers():
+        stack.redis.stop(timeout=15)
+        stack.redis.start()
     if stack.gunicorn is None or stack.gunicorn.poll() is not None:
         stack.start_gunicorn()
-    assert wait_until(lambda: http_status(stack.http_port, "/ready") == 200, 30), (
+    assert wait_for_http(f"http://127.0.0.1:{stack.http_port}/ready", timeout=30), (
         f"service not ready before the drill: {stack.gunicorn_log()}"
     )
 
@@ -573,12 +295,11 @@ def ensure_up(stack: Stack) -> None:
 
 
 def test_drill_redis_stopped(stack, proof_report):
-    ensure_up(stack)
     load = Load(stack, "redis_stopped")
     log = load.run(
         [
-            (3.0, "redis stopped (SIGTERM)", lambda: stop_pid(stack.redis)),
-            (9.0, "redis started again", stack.start_redis),
+            (3.0, "redis stopped (SIGTERM)", lambda: stack.redis.stop(timeout=15)),
+            (9.0, "redis started again", stack.redis.start),
         ]
     )
     problems = verdict(load, log, database_outage=False, stack=stack, report=proof_report)
@@ -586,18 +307,11 @@ def test_drill_redis_stopped(stack, proof_report):
 
 
 def test_drill_redis_paused(stack, proof_report):
-    ensure_up(stack)
     load = Load(stack, "redis_paused")
     sleeper: list[subprocess.Popen] = []
 
     def pause():
-        sleeper.append(
-            subprocess.Popen(
-                ["redis-cli", "-p", str(stack.redis_port), "DEBUG", "SLEEP", "5"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        sleeper.append(stack.redis.pause(5, settle=0))
 
     try:
         log = load.run([(3.0, "redis DEBUG SLEEP 5", pause)])
@@ -606,13 +320,12 @@ def test_drill_redis_paused(stack, proof_report):
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                stop_pid(proc)
+                stop_process(proc, timeout=15)
     problems = verdict(load, log, database_outage=False, stack=stack, report=proof_report)
     assert not problems, problems
 
 
 def test_drill_postgres_restarted(stack, proof_report):
-    ensure_up(stack)
     load = Load(stack, "postgres_restarted")
     restarted: list[subprocess.CompletedProcess] = []
     log = load.run(
@@ -620,25 +333,12 @@ def test_drill_postgres_restarted(stack, proof_report):
             (
                 3.0,
                 "pg_ctl restart -m fast",
-                lambda: restarted.append(
-                    stack.pg_ctl(
-                        "-l",
-                        str(stack.tmp / "postgres.log"),
-                        "-o",
-                        stack.pg_options(),
-                        "-m",
-                        "fast",
-                        "-w",
-                        "-t",
-                        "60",
-                        "restart",
-                    )
-                ),
+                lambda: restarted.append(stack.postgres.restart("fast", wait=60)),
             )
         ]
     )
     assert restarted, "pg_ctl restart never ran"
-    assert restarted[0].returncode == 0, (restarted, stack.pg_log())
+    assert restarted[0].returncode == 0, (restarted, stack.postgres.log_tail())
     problems = verdict(load, log, database_outage=True, stack=stack, report=proof_report)
     assert not problems, problems
 
@@ -659,7 +359,7 @@ class SlotHog:
         try:
             conn = psycopg.connect(
                 host="127.0.0.1",
-                port=self.stack.pg_port,
+                port=self.stack.postgres.port,
                 user="cbp",
                 dbname="cbp",
                 connect_timeout=2,
@@ -726,7 +426,6 @@ class SlotHog:
 
 
 def test_drill_connection_exhaustion(stack, proof_report):
-    ensure_up(stack)
     load = Load(stack, "connection_exhaustion")
     hog = SlotHog(stack)
     held = []
@@ -748,7 +447,6 @@ def test_drill_connection_exhaustion(stack, proof_report):
 
 
 def test_drill_gunicorn_sigterm(stack, proof_report):
-    ensure_up(stack)
     load = Load(stack, "gunicorn_sigterm")
     exit_after: list[float] = []
 
@@ -766,7 +464,7 @@ def test_drill_gunicorn_sigterm(stack, proof_report):
         threading.Thread(target=watch, daemon=True).start()
 
     log = load.run([(3.0, "SIGTERM to the gunicorn master", term)], seconds=DRILL_SECONDS)
-    wait_until(lambda: bool(exit_after), 40)
+    wait_until(lambda: bool(exit_after), 40, step=0.2)
     log.append(f"master exited {exit_after[0]:.1f}s after SIGTERM" if exit_after else "no exit")
     problems = verdict(load, log, database_outage=False, stack=stack, report=proof_report)
     assert exit_after, "gunicorn did not exit within 40 s of SIGTERM"
