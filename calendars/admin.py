@@ -18,16 +18,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from calendars import selectors, services
+from calendars import holiday_catalog, selectors, services
 from calendars.businessdays import BusinessCalendar
 from calendars.models import Calendar, Holiday
 from cbpconfig.admin import (
     ServiceModelAdmin,
     VersionedAdminForm,
     add_refusal,
-    save_inline_through_services,
 )
-from cbpconfig.console import holiday_catalog
 from cbpconfig.console.widgets import WeekdayCheckboxes
 from cbpconfig.dates import SUPPORTED_YEARS, WEEKDAY_ABBREVIATIONS
 
@@ -199,34 +197,29 @@ class CalendarAdmin(ServiceModelAdmin):
     def service_delete(self, obj):
         services.delete_calendar(calendar=obj)
 
-    def save_formset(self, request, form, formset, change):
-        if formset.model is not Holiday:
-            super().save_formset(request, form, formset, change)
-            return
-        calendar = form.instance
+    # The inline holidays, through the services (ServiceModelAdmin.save_formset).
+    service_inline = Holiday
 
-        def delete(holiday, expected_version):
-            services.delete_holiday(holiday=holiday, expected_version=expected_version)
+    def inline_delete(self, obj, expected_version):
+        services.delete_holiday(holiday=obj, expected_version=expected_version)
 
-        def update(inline, expected_version):
-            # The date is immutable (the form refuses a change): only the name can change.
-            if "name" not in inline.changed_data:
-                return None
-            return services.update_holiday(
-                holiday=inline.instance,
-                data={"name": inline.cleaned_data["name"]},
-                expected_version=expected_version,
-            )
+    def inline_update(self, row, expected_version):
+        # The date is immutable (the form refuses a change): only the name can change.
+        if "name" not in row.changed_data:
+            return None
+        return services.update_holiday(
+            holiday=row.instance,
+            data={"name": row.cleaned_data["name"]},
+            expected_version=expected_version,
+        )
 
-        def create(inline):
-            if not inline.cleaned_data.get("date"):
-                return None
-            return services.create_holiday(
-                calendar=calendar,
-                data={"date": inline.cleaned_data["date"], "name": inline.cleaned_data["name"]},
-            )
-
-        save_inline_through_services(formset, delete=delete, update=update, create=create)
+    def inline_create(self, parent, row):
+        if not row.cleaned_data.get("date"):
+            return None
+        return services.create_holiday(
+            calendar=parent,
+            data={"date": row.cleaned_data["date"], "name": row.cleaned_data["name"]},
+        )
 
     # The import action, with an intermediate form page.
 
@@ -301,7 +294,7 @@ class CalendarAdmin(ServiceModelAdmin):
             "holiday_count": sum(len(m["holidays"]) for m in months),
             "business_day_count": sum(m["business_days"] for m in months),
             "holidays_until": selectors.holidays_until(calendar),
-            # A click on a day adds or removes a holiday (cbpconfig.console.views.year_toggle).
+            # A click on a day adds or removes a holiday (console.views.year_toggle).
             "may_toggle": request.user.has_perm("calendars.add_holiday")
             or request.user.has_perm("calendars.delete_holiday"),
             "holiday_dates": {day.isoformat() for m in months for day, _ in m["holidays"]},

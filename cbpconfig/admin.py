@@ -341,6 +341,34 @@ class ServiceModelAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin[Any]):  # ty
         for obj in queryset:
             self.service_delete(obj)
 
+    #: The inline model whose rows are saved through the services, by ``inline_delete``,
+    #: ``inline_update`` and ``inline_create`` (:func:`save_inline_through_services`: deletions,
+    #: then changes, then new rows); other inlines are saved as Django saves them.
+    service_inline: type[Any] | None = None
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
+        if formset.model is not self.service_inline:
+            super().save_formset(request, form, formset, change)
+            return
+        parent = form.instance
+        save_inline_through_services(
+            formset,
+            delete=self.inline_delete,
+            update=self.inline_update,
+            create=lambda row: self.inline_create(parent, row),
+        )
+
+    def inline_delete(self, obj: Any, expected_version: int | None) -> None:
+        raise NotImplementedError
+
+    def inline_update(self, row: Any, expected_version: int | None) -> Any:
+        """The saved object, or None when the row has nothing to save."""
+        raise NotImplementedError
+
+    def inline_create(self, parent: Any, row: Any) -> Any:
+        """The saved object, or None when the row has nothing to save."""
+        raise NotImplementedError
+
     # -- a service's refusal, on every path that writes ---------------------------------------
 
     def message_refusal(self, request: HttpRequest, exc: Exception) -> None:

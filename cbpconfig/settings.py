@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "configuration",
     "windows",
     "flags",
+    "console",
     "axes",
 ]
 
@@ -386,6 +387,13 @@ def _positive_number(name: str, default: float) -> float:
 
 CBP_RELEASE = os.environ.get("CBP_RELEASE", "").strip() or "unreleased"
 CBP_SLOW_REQUEST_SECONDS = _positive_number("CBP_SLOW_REQUEST_SECONDS", 2.0)
+# Warm hot reads of API keys answered from kept answers before Django and DRF (cbpconfig/ready.py).
+CBP_READY_RESPONSES = os.environ.get("CBP_READY_RESPONSES", "true").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+    "off",
+}
 CBP_SLOW_QUERY_SECONDS = _positive_number("CBP_SLOW_QUERY_SECONDS", 0.25)
 CBP_WORKER_MEMORY_WARNING_BYTES = int(
     _positive_number("CBP_WORKER_MEMORY_WARNING_BYTES", 512 * 1024 * 1024)

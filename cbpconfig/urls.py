@@ -24,7 +24,7 @@ urlpatterns = [
     path("", landing, name="landing"),
     re_path(r"^static/(?P<path>.+)$", static_file, name="static"),
     # The operations console's own pages (home, institution, change log...) before the admin's.
-    path("admin/", include("cbpconfig.console.urls")),
+    path("admin/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("ofrep/v1/", include("flags.api.ofrep_urls")),

@@ -30,10 +30,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
-from cbpconfig.console.widgets import JSONTextarea, typed_value_form
 from configuration import services
 from configuration.models import Configuration, ConfigurationValue, Institution
 from configuration.resolution import MASK
+from configuration.widgets import JSONTextarea, typed_value_form
 
 SENSITIVE_PERMISSION = "configuration.view_sensitive_value"
 _JSON_HELP = 'JSON: "text" in quotes, 42, true, "1000.00" for decimals, {"a": 1}.'
@@ -200,6 +200,14 @@ class ConfigurationValueForm(MaskedValueForm):
             return False
 
 
+def _chosen_configuration(request) -> Configuration | None:
+    """The configuration chosen on the add page of a value (posted, or in the query)."""
+    chosen = request.POST.get("configuration") or request.GET.get("configuration") or ""
+    if not chosen.isdigit():
+        return None
+    return Configuration.objects.filter(pk=int(chosen)).first()
+
+
 def _value_data(obj: ConfigurationValue) -> dict:
     return {
         "institution": obj.institution,
@@ -243,8 +251,11 @@ class ConfigurationValueInline(SensitiveValueAdminMixin, admin.TabularInline):
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
         formset.form.mask_sensitive = not _may_see(request)
-        # Each value in an input of the configuration's type (cbpconfig.console.widgets).
-        formset.form = typed_value_form(formset.form, obj)
+        # Each value in an input of the configuration's type, following the type chosen on
+        # the page where the user may change it (configuration.widgets).
+        parent = self.admin_site.get_model_admin(self.parent_model)
+        follow = "value_type" not in parent.get_readonly_fields(request, obj)
+        formset.form = typed_value_form(formset.form, obj, follow_page=follow)
         return formset
 
 
@@ -287,7 +298,7 @@ class InstitutionAdmin(ServiceModelAdmin):
 
     @admin.display(description="")
     def overview(self, obj):
-        """The institution whole (cbpconfig.console.institution)."""
+        """The institution whole (console.institution)."""
         url = reverse("console:institution", args=[obj.code])
         return format_html('<a href="{}">Overview</a>', url)
 
@@ -314,10 +325,6 @@ class InstitutionAdmin(ServiceModelAdmin):
 
     def service_delete(self, obj):
         services.delete_institution(institution=obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.service_delete(obj)
 
 
 @admin.register(Configuration)
@@ -356,7 +363,10 @@ class ConfigurationAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.mask_sensitive = not _may_see(request)
-        return form
+        # The default in an input of the type chosen on the page, where the user may change
+        # the type; else of the stored type (configuration.widgets).
+        follow = "value_type" not in self.get_readonly_fields(request, obj)
+        return typed_value_form(form, obj, field="default", follow_page=follow)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -380,10 +390,6 @@ class ConfigurationAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
 
     def service_delete(self, obj):
         services.delete_configuration(configuration=obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.service_delete(obj)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -492,7 +498,17 @@ class ConfigurationValueAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.mask_sensitive = not _may_see(request)
-        return typed_value_form(form, obj.configuration if obj is not None else None)
+        if obj is not None:
+            return typed_value_form(form, obj.configuration)
+        # A new value: its input is of the type of the configuration chosen. Choosing one
+        # reloads the page with it (?configuration=PK, the admin's initial data), so the
+        # choice is a plain select; posted, the choice types the input again.
+        if "configuration" in form.base_fields:
+            field = form.base_fields["configuration"]
+            field.widget = forms.Select(
+                choices=field.choices, attrs={"data-reload-on-change": "configuration"}
+            )
+        return typed_value_form(form, _chosen_configuration(request))
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -511,7 +527,3 @@ class ConfigurationValueAdmin(SensitiveValueAdminMixin, ServiceModelAdmin):
 
     def service_delete(self, obj):
         services.delete_value(value=obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.service_delete(obj)

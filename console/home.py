@@ -7,9 +7,11 @@ calendars' holiday reach, the flags' rollout) so the home page and the API never
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,9 +23,8 @@ from configuration.resolution import MASK
 from flags import selectors as flag_selectors
 from flags.models import Flag
 from windows.models import ProcessingWindow, WindowOverride
-from windows.selectors import compiled_window
+from windows.preview import WindowNow, window_status
 
-CLOSING_SOON = timedelta(hours=1)
 OVERRIDE_DAYS = 14
 HOLIDAY_HORIZON_DAYS = 365
 SCHEDULED_DAYS = 7
@@ -31,56 +32,21 @@ LATEST_CHANGES = 15
 SENSITIVE_PERMISSION = "configuration.view_sensitive_value"
 
 
-@dataclass
-class WindowNow:
-    code: str
-    name: str
-    url: str
-    institution: str | None
-    timezone: str
-    is_open: bool
-    closes_at: datetime | None  # the cut-off of the session open now
-    next_opens_at: datetime | None
-    next_closes_at: datetime | None
-    seconds_until_close: int | None
-
-    @property
-    def closing_soon(self) -> bool:
-        return self.is_open and (self.seconds_until_close or 0) <= CLOSING_SOON.total_seconds()
-
-
-def window_status(window: ProcessingWindow, now: datetime) -> WindowNow:
-    """The window's status at ``now`` as the status endpoint computes it."""
-    compiled = compiled_window(window.code)
-    status = compiled.schedule.status(now)
-    current, upcoming = status.current_session, status.next_session
-    return WindowNow(
-        code=window.code,
-        name=window.name,
-        url=reverse("admin:windows_processingwindow_change", args=[window.pk]),
-        institution=window.institution.code if window.institution_id else None,
-        timezone=compiled.state.spec.timezone,
-        is_open=status.is_open,
-        closes_at=current.closes_at if current else None,
-        next_opens_at=upcoming.opens_at if upcoming else None,
-        next_closes_at=upcoming.closes_at if upcoming else None,
-        seconds_until_close=status.seconds_until_close,
-    )
-
-
-def windows_now(now: datetime, queryset=None) -> list[WindowNow]:
+def windows_now(
+    now: datetime, queryset: QuerySet[ProcessingWindow] | None = None
+) -> list[WindowNow]:
     windows = queryset if queryset is not None else ProcessingWindow.objects.all()
     windows = windows.filter(is_active=True).select_related("institution").order_by("code")
     return [window_status(window, now) for window in windows]
 
 
-def masked(value, sensitive: bool, may_see: bool) -> str:
+def masked(value: object, sensitive: bool, may_see: bool) -> str:
     if sensitive and not may_see:
         return MASK
     return json.dumps(value, ensure_ascii=False)
 
 
-def attention(user, now: datetime | None = None) -> dict:
+def attention(user: User | AnonymousUser, now: datetime | None = None) -> dict[str, Any]:
     """Everything the home page shows, as plain data."""
     now = now or timezone.now()
     today: date = now.date()
@@ -116,7 +82,7 @@ def attention(user, now: datetime | None = None) -> dict:
         {
             "value": row,
             "shown": masked(row.value, row.configuration.is_sensitive, may_see),
-            "scope": row.institution.code if row.institution_id else "global",
+            "scope": row.institution.code if row.institution is not None else "global",
             "url": reverse("admin:configuration_configurationvalue_change", args=[row.pk]),
         }
         for row in ConfigurationValue.objects.filter(

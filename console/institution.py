@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.urls import reverse
 from django.utils import timezone
 
 from cbpconfig.console.history import describe_entries, entries_for
-from cbpconfig.console.home import SENSITIVE_PERMISSION, window_status
 from cbpconfig.dates import MAX_DATE, MIN_DATE
 from cbpconfig.models import APIKey
 from configuration.models import Configuration, Institution
 from configuration.resolution import MASK
 from configuration.selectors import resolve_institution_uncached
+from console.home import SENSITIVE_PERMISSION
 from flags import selectors as flag_selectors
+from windows.preview import window_status
 from windows.selectors import visible_windows
 
 RECENT_CHANGES = 30
@@ -71,7 +74,9 @@ class ConfigRow:
     url: str
 
 
-def overview(institution: Institution, user, at: datetime | None) -> dict:
+def overview(
+    institution: Institution, user: User | AnonymousUser, at: datetime | None
+) -> dict[str, Any]:
     """Everything the institution page shows, at ``at`` (None: now)."""
     now = timezone.now()
     moment = at or now

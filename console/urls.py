@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from cbpconfig.console import views
+from console import views
 
 app_name = "console"
 
@@ -22,6 +22,11 @@ urlpatterns = [
         "calendars/calendar/<int:pk>/year/<int:year>/toggle/",
         wrap(views.year_toggle),
         name="calendar_year_toggle",
+    ),
+    path(
+        "configuration/configuration/check-value/",
+        wrap(views.check_typed_value),
+        name="check_typed_value",
     ),
     path(
         "configuration/configuration/<int:pk>/check-value/",

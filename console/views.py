@@ -1,7 +1,7 @@
 """The console's own pages: home, an institution whole, the change log, an object's history,
 the holiday import and the year view's clicks, and the as-you-type check of a value.
 
-Each is wrapped by ``admin.site.admin_view`` in :mod:`cbpconfig.console.urls` (staff log-in,
+Each is wrapped by ``admin.site.admin_view`` in :mod:`console.urls` (staff log-in,
 CSRF, never cached) and checks the model permission of what it shows or changes.
 """
 
@@ -9,41 +9,56 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from calendars import holiday_catalog
 from calendars import services as calendar_services
 from calendars.models import Calendar, Holiday
 from cbpconfig.admin import add_refusal
-from cbpconfig.console import history, holiday_catalog
-from cbpconfig.console.home import attention
-from cbpconfig.console.institution import BadInstant, overview, parse_at
+from cbpconfig.console import history
 from cbpconfig.dates import SUPPORTED_YEARS
 from configuration.models import Configuration, Institution
-from configuration.resolution import ConfigError, validate_value
+from configuration.resolution import VALUE_TYPES, ConfigError, validate_schema, validate_value
+from console.home import attention
+from console.institution import BadInstant, overview, parse_at
 
 
-def _context(request, title: str, **extra) -> dict:
+def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
     return {**admin.site.each_context(request), "title": title, **extra}
 
 
-def _require(request, *perms: str) -> None:
+def _require(request: HttpRequest, *perms: str) -> None:
     if not request.user.has_perms(perms):
         raise PermissionDenied
+
+
+def _choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared so on the form
+    field.choices = choices
 
 
 # -- home -----------------------------------------------------------------------------------
 
 
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     """What needs attention, then the apps the user may open (Django's index below)."""
     context = _context(
         request,
@@ -58,7 +73,7 @@ def home(request):
 # -- an institution whole -------------------------------------------------------------------
 
 
-def institution_page(request, code: str):
+def institution_page(request: HttpRequest, code: str) -> HttpResponse:
     _require(request, "configuration.view_institution")
     institution = get_object_or_404(Institution.objects.select_related("calendar"), code=code)
     tz = ZoneInfo(institution.timezone)
@@ -113,16 +128,16 @@ class ChangeLogFilter(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [("", "any"), *history.model_choices()]
+        _choices(self, "model", [("", "any"), *history.model_choices()])
 
 
-def change_log(request):
+def change_log(request: HttpRequest) -> HttpResponse:
     """Every change by anyone (API, console, commands, restore), filterable."""
     _require(request, "cbpconfig.view_auditentry")
     form = ChangeLogFilter(request.GET or None)
-    filters = {}
+    filters: dict[str, Any] = {}
     if form.is_bound and form.is_valid():
         filters = {k: v for k, v in form.cleaned_data.items() if v}
         if "institution" in filters:
@@ -158,22 +173,23 @@ class CalendarImportForm(forms.Form):
         max_length=100, help_text="A year, a range such as 2026-2030, or 2026,2028."
     )
 
-    def __init__(self, *args, country: str = "", **kwargs):
+    def __init__(self, *args: Any, country: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = [
-            ("", "— choose a country —"),
-            *holiday_catalog.countries(),
-        ]
+        _choices(self, "country", [("", "— choose a country —"), *holiday_catalog.countries()])
         self.fields["country"].widget.attrs["data-reload-on-change"] = "country"
         subdivisions = holiday_catalog.subdivisions(country) if country else ()
-        self.fields["subdivision"].choices = [
-            ("", "— the whole country —" if subdivisions else "— choose a country first —"),
-            *subdivisions,
-        ]
-        self.fields["market"].choices = [("", "— none —"), *holiday_catalog.markets()]
+        _choices(
+            self,
+            "subdivision",
+            [
+                ("", "— the whole country —" if subdivisions else "— choose a country first —"),
+                *subdivisions,
+            ],
+        )
+        _choices(self, "market", [("", "— none —"), *holiday_catalog.markets()])
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         try:
@@ -183,7 +199,7 @@ class CalendarImportForm(forms.Form):
         return cleaned
 
 
-def calendar_import(request, pk: int):
+def calendar_import(request: HttpRequest, pk: int) -> HttpResponse:
     calendar = get_object_or_404(Calendar, pk=pk)
     _require(request, "calendars.add_holiday")
     this_year = timezone.now().year
@@ -224,7 +240,7 @@ def calendar_import(request, pk: int):
     )
 
 
-def year_toggle(request, pk: int, year: int):
+def year_toggle(request: HttpRequest, pk: int, year: int) -> HttpResponse:
     """A click on a day of the year view: add a holiday there, or remove the one it has."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -259,20 +275,45 @@ def year_toggle(request, pk: int, year: int):
 # -- configuration values: checked as they are typed ----------------------------------------
 
 
-def check_value(request, pk: int):
+def _check(raw: str, value_type: str, schema: dict[str, Any] | None) -> JsonResponse:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return JsonResponse({"ok": False, "error": "Not valid JSON yet."})
+    try:
+        validate_value(value_type, schema, value)
+    except ConfigError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)})
+    return JsonResponse({"ok": True, "error": None})
+
+
+def check_value(request: HttpRequest, pk: int) -> HttpResponse:
     """POST ``{"value": "<JSON text>"}``: is it a valid value of configuration ``pk``? The
     answer of the same function the API and every save use."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     _require(request, "configuration.view_configuration")
     configuration = get_object_or_404(Configuration, pk=pk)
-    raw = request.POST.get("value", "")
+    return _check(request.POST.get("value", ""), configuration.value_type, configuration.schema)
+
+
+def check_typed_value(request: HttpRequest) -> HttpResponse:
+    """POST ``value``, ``value_type`` and ``schema`` (JSON text, may be empty) as a
+    configuration's page holds them before it is saved: is the value valid for that type and
+    schema? The schema is checked first, with the rules a save applies to it."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    _require(request, "configuration.view_configuration")
+    value_type = request.POST.get("value_type", "")
+    if value_type not in VALUE_TYPES:
+        return JsonResponse({"ok": False, "error": "Choose the value type first."})
+    schema_text = request.POST.get("schema", "").strip()
     try:
-        value = json.loads(raw)
+        parsed = json.loads(schema_text) if schema_text else None
     except (ValueError, RecursionError):
-        return JsonResponse({"ok": False, "error": "Not valid JSON yet."})
+        return JsonResponse({"ok": False, "error": "The schema is not valid JSON yet."})
     try:
-        validate_value(configuration.value_type, configuration.schema, value)
-    except ConfigError as exc:
-        return JsonResponse({"ok": False, "error": str(exc)})
-    return JsonResponse({"ok": True, "error": None})
+        schema = validate_schema(parsed)
+    except (ConfigError, RecursionError) as exc:
+        return JsonResponse({"ok": False, "error": f"The schema is refused: {exc}"})
+    return _check(request.POST.get("value", ""), value_type, schema)

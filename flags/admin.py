@@ -204,11 +204,6 @@ class FlagAdmin(ServiceModelAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
-    def delete_queryset(self, request, queryset):
-        # One service call per flag (audit, waffle's cache, our cache), never a bulk delete.
-        for flag in queryset:
-            services.delete_flag(flag=flag)
-
     def set_everyone(self, request, queryset, everyone):
         count = 0
         for flag in queryset:

@@ -15,20 +15,14 @@ from urllib.parse import unquote
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.utils import quote
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.forms.formsets import all_valid
+from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils import timezone
 
 from cbpconfig.admin import (
     ServiceModelAdmin,
     VersionedAdminForm,
     VersionedInlineMixin,
-    save_inline_through_services,
 )
 from cbpconfig.console.widgets import RulesEditor, rules_table
 from windows import selectors, services
@@ -40,7 +34,7 @@ from windows.mappers import (
     rule_to_data,
 )
 from windows.models import WINDOW_FIELDS, ProcessingWindow, WindowOverride, WindowRule
-from windows.scheduling import WindowSpec
+from windows.preview import render_window_preview, window_status
 
 
 class PrettyJSONField(forms.JSONField):
@@ -136,7 +130,8 @@ class OverrideForm(VersionedAdminForm):
         initial=list,
         help_text="That date's sessions (none when closed); an early close is one session "
         "closing earlier.",
-        widget=RulesEditor(weekly=False, blank_rows=2, addable=False),
+        # As many sessions as the day needs: "Add a session" adds a row (the weekly editor's).
+        widget=RulesEditor(weekly=False, blank_rows=1),
     )
 
     class Meta:
@@ -286,158 +281,44 @@ class ProcessingWindowAdmin(ServiceModelAdmin):
     def service_delete(self, obj):
         services.delete_window(window=obj)
 
-    def save_formset(self, request, form, formset, change):
-        if formset.model is not WindowOverride:  # pragma: no cover - the only inline
-            super().save_formset(request, form, formset, change)
-            return
-        window = form.instance
+    # The overrides inline, through the services (ServiceModelAdmin.save_formset): deletions
+    # first, then changes, then new dates, each step checked by the service.
+    service_inline = WindowOverride
 
-        def delete(override, expected_version):
-            services.delete_override(override=override, expected_version=expected_version)
+    def inline_delete(self, obj, expected_version):
+        services.delete_override(override=obj, expected_version=expected_version)
 
-        def update(f, expected_version):
-            return services.update_override(
-                override=WindowOverride.objects.get(pk=f.instance.pk),
-                data=_form_data(f, ("closed", "sessions", "reason")),
-                expected_version=expected_version,
-            )
+    def inline_update(self, row, expected_version):
+        return services.update_override(
+            override=WindowOverride.objects.get(pk=row.instance.pk),
+            data=_form_data(row, ("closed", "sessions", "reason")),
+            expected_version=expected_version,
+        )
 
-        def create(f):
-            if not f.cleaned_data.get("date"):
-                return None
-            return services.create_override(
-                window=window, data=_form_data(f, services.OVERRIDE_FIELDS)
-            )
+    def inline_create(self, parent, row):
+        if not row.cleaned_data.get("date"):
+            return None
+        return services.create_override(
+            window=parent, data=_form_data(row, services.OVERRIDE_FIELDS)
+        )
 
-        # Deletions first, then changes, then new dates: each step is checked by the service.
-        save_inline_through_services(formset, delete=delete, update=update, create=create)
-
-    # -- preview -----------------------------------------------------------------------------
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        custom = [
-            path(
-                "preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="{}_{}_preview_add".format(*info),
-            ),
-            path(
-                "<path:object_id>/preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="{}_{}_preview".format(*info),
-            ),
-        ]
-        return custom + super().get_urls()
+    # -- status and preview ------------------------------------------------------------------
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
-        info = self.opts.app_label, self.opts.model_name
+        extra_context["preview_days"] = selectors.PREVIEW_DAYS
         if object_id:
-            extra_context["preview_url"] = reverse(
-                "admin:{}_{}_preview".format(*info),
-                args=[object_id],
-                current_app=self.admin_site.name,
-            )
             obj = self.get_object(request, unquote(object_id))
             if obj is not None and request.method == "GET":
                 extra_context["window_preview"] = selectors.preview_saved(obj)
                 extra_context["window_timezone"] = obj.timezone
-        else:
-            extra_context["preview_url"] = reverse(
-                "admin:{}_{}_preview_add".format(*info), current_app=self.admin_site.name
-            )
-        extra_context["preview_days"] = selectors.PREVIEW_DAYS
-        if object_id:
-            from cbpconfig.console.home import window_status
-
             if obj is not None and obj.is_active:
                 extra_context["window_now"] = window_status(obj, timezone.now())
         if request.method == "POST" and "_preview" in request.POST:
             # The preview on the form itself: validated like a save, nothing saved, every
-            # unsaved row kept (cbpconfig.console.preview).
-            from cbpconfig.console.preview import render_window_preview
-
+            # unsaved row kept (windows.preview).
             return render_window_preview(self, request, object_id, form_url, extra_context)
         return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def preview_view(self, request, object_id=None):  # noqa: C901 - validates form and inlines like a save
-        """Validate the posted (unsaved) form and inline overrides like a save would, and show
-        the next 14 days of sessions they would give — nothing is saved."""
-        obj = None
-        if object_id is not None:
-            obj = self.get_object(request, unquote(object_id))
-            if obj is None:
-                return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-            if not self.has_change_permission(request, obj):
-                raise PermissionDenied
-        elif not self.has_add_permission(request):
-            raise PermissionDenied
-        back = (
-            reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                args=[quote(obj.pk)],
-                current_app=self.admin_site.name,
-            )
-            if obj is not None
-            else reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_add",
-                current_app=self.admin_site.name,
-            )
-        )
-        if request.method != "POST":
-            return HttpResponseRedirect(back)
-        form_class = self.get_form(request, obj, change=obj is not None)
-        form = form_class(request.POST, request.FILES, instance=obj)
-        form_ok = form.is_valid()
-        new_object = (
-            self.save_form(request, form, change=obj is not None) if form_ok else form.instance
-        )
-        formsets, _ = self._create_formsets(request, new_object, change=obj is not None)
-        formsets_ok = all_valid(formsets)
-        errors: list[str] = []
-        for name, field_errors in form.errors.items():
-            label = "" if name == "__all__" else f"{name}: "
-            errors += [f"{label}{e}" for e in field_errors]
-        for formset in formsets:
-            errors += [str(e) for e in formset.non_form_errors()]
-            for i, form_errors in enumerate(formset.errors):
-                for name, field_errors in form_errors.items():
-                    errors += [f"override {i + 1} {name}: {e}" for e in field_errors]
-        rows = None
-        spec = None
-        if form_ok and formsets_ok and not errors:
-            pending = None
-            for formset in formsets:
-                if isinstance(formset, OverrideInlineFormSet):
-                    pending = formset.pending_overrides
-            if pending is None:
-                pending = (
-                    [override_from_row(o) for o in WindowOverride.objects.filter(window=obj)]
-                    if obj is not None
-                    else []
-                )
-            spec = WindowSpec(
-                code=new_object.code or "(new)",
-                timezone=new_object._pending_timezone,
-                is_active=new_object.is_active,
-                rules=tuple(new_object._pending_rules),
-                overrides=tuple(pending),
-            )
-            rows = selectors.preview_spec(spec, new_object.calendar.code)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Preview of unsaved changes",
-            "original": obj,
-            "errors": errors,
-            "window_preview": rows,
-            "window_timezone": spec.timezone if spec else None,
-            "window_active": new_object.is_active,
-            "preview_days": selectors.PREVIEW_DAYS,
-            "back_url": back,
-        }
-        return TemplateResponse(request, "admin/windows/processingwindow/preview.html", context)
 
 
 @admin.register(WindowOverride)
@@ -473,7 +354,3 @@ class WindowOverrideAdmin(ServiceModelAdmin):
 
     def service_delete(self, obj):
         services.delete_override(override=obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            services.delete_override(override=obj)

@@ -1,4 +1,7 @@
-"""The window preview on the change form itself: "Preview" validates the posted form and its
+"""What a window's page shows besides its form: whether it is open now (also on the console's
+home and institution pages), and the preview.
+
+The preview is on the change form itself: "Preview" validates the posted form and its
 inline overrides exactly as a save would, saves nothing, and shows the form again — every
 unsaved row kept, Save beside it — with the next 14 days of sessions as a difference:
 before (as stored, what the API answers now) and after (what this form would give).
@@ -10,7 +13,8 @@ what the API will answer once saved.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from django.contrib.admin import helpers
@@ -18,11 +22,53 @@ from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.forms.formsets import all_valid
+from django.urls import reverse
 
 from windows import selectors
 from windows.mappers import override_from_row
-from windows.models import WindowOverride
+from windows.models import ProcessingWindow, WindowOverride
 from windows.scheduling import WindowSpec
+
+CLOSING_SOON = timedelta(hours=1)
+
+
+@dataclass
+class WindowNow:
+    """A window, open or closed at an instant, as its page and the console show it."""
+
+    code: str
+    name: str
+    url: str
+    institution: str | None
+    timezone: str
+    is_open: bool
+    closes_at: datetime | None  # the cut-off of the session open now
+    next_opens_at: datetime | None
+    next_closes_at: datetime | None
+    seconds_until_close: int | None
+
+    @property
+    def closing_soon(self) -> bool:
+        return self.is_open and (self.seconds_until_close or 0) <= CLOSING_SOON.total_seconds()
+
+
+def window_status(window: ProcessingWindow, now: datetime) -> WindowNow:
+    """The window's status at ``now`` as the status endpoint computes it."""
+    compiled = selectors.compiled_window(window.code)
+    status = compiled.schedule.status(now)
+    current, upcoming = status.current_session, status.next_session
+    return WindowNow(
+        code=window.code,
+        name=window.name,
+        url=reverse("admin:windows_processingwindow_change", args=[window.pk]),
+        institution=window.institution.code if window.institution is not None else None,
+        timezone=compiled.state.spec.timezone,
+        is_open=status.is_open,
+        closes_at=current.closes_at if current else None,
+        next_opens_at=upcoming.opens_at if upcoming else None,
+        next_closes_at=upcoming.closes_at if upcoming else None,
+        seconds_until_close=status.seconds_until_close,
+    )
 
 
 def _short(local_iso: str) -> str:
@@ -57,7 +103,8 @@ def session_diff(before: list[dict], after: list[dict]) -> list[dict]:
                 status = "same" if same else "changed"
             else:
                 status = "added" if now else "removed"
-            shown = now or was
+            shown = now if now is not None else was
+            assert shown is not None  # noqa: S101 - one side at least, by the loop's bound
             rows.append(
                 {
                     "business_date": business_date,
@@ -100,7 +147,7 @@ def window_preview_context(new_object, formsets, obj) -> dict:
     after = selectors.preview_spec(spec, new_object.calendar.code)
     before = selectors.preview_saved(obj) if obj is not None else []
     diff = session_diff(before, after)
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for row in diff:
         counts[row["status"]] += 1
     return {

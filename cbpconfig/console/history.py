@@ -19,10 +19,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Model, Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -99,11 +100,11 @@ def _model_of(label: str) -> type[Model] | None:
         return None
 
 
-def _shown_fields(model: type[Model] | None) -> dict[str, object]:
+def _shown_fields(model: type[Model] | None) -> dict[str, Any]:
     """The fields of ``model`` a history shows: concrete and many-to-many, not bookkeeping."""
     if model is None:
         return {}
-    fields = {}
+    fields: dict[str, Any] = {}
     for f in model._meta.get_fields():
         if f.auto_created and not f.concrete:
             continue  # reverse relations: auditlog writes "app.Model.None" for them
@@ -112,7 +113,7 @@ def _shown_fields(model: type[Model] | None) -> dict[str, object]:
     return fields
 
 
-def format_value(name: str, value, labels: dict | None = None) -> str:
+def format_value(name: str, value: Any, labels: dict[str, str] | None = None) -> str:
     """A stored audit value as a person reads it."""
     if value is None or value == "None":
         return "—"
@@ -156,11 +157,11 @@ class _Labels:
     """Codes for foreign-key values, looked up in bulk: the object's ``str()`` while it
     exists (a code or key), else its name in its last audit entry."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.wanted: dict[type[Model], set[str]] = defaultdict(set)
         self.found: dict[type[Model], dict[str, str]] = {}
 
-    def want(self, model: type[Model], value) -> None:
+    def want(self, model: type[Model], value: object) -> None:
         if value is not None and value != "None":
             self.wanted[model].add(str(value))
 
@@ -249,11 +250,12 @@ def describe_entries(entries: Iterable[AuditEntry]) -> list[EntryView]:
 # -- which entries belong to an object ------------------------------------------------------
 
 
-def _fk_mentions(fk: str, pks: Iterable) -> Q:
+def _fk_mentions(fk: str, pks: Iterable[str]) -> Q:
     """Entries whose ``changes`` name one of ``pks`` as ``fk`` (old or new side): the creation
     and deletion of a child record its parent."""
     q = Q()
     for pk in pks:
+        value: int | str
         try:
             value = int(pk)
         except (TypeError, ValueError):
@@ -263,7 +265,7 @@ def _fk_mentions(fk: str, pks: Iterable) -> Q:
 
 
 def _children(label: str, pks: set[str], depth: int) -> list[tuple[ContentType, set[str]]]:
-    found = []
+    found: list[tuple[ContentType, set[str]]] = []
     if depth <= 0 or not pks:
         return found
     for child_label, fk in CHILDREN.get(label, ()):
@@ -297,7 +299,8 @@ def entries_for(obj: Model, *, children: bool = True, depth: int = 2) -> QuerySe
     if children:
         for child_type, pks in _children(label, {str(obj.pk)}, depth):
             q |= Q(content_type=child_type, object_pk__in=list(pks))
-    return AuditEntry.objects.filter(q).order_by("-timestamp", "-id")
+    # AuditEntry's base class is untyped (django-auditlog): its manager is Any to mypy.
+    return cast("QuerySet[AuditEntry]", AuditEntry.objects.filter(q).order_by("-timestamp", "-id"))
 
 
 def changes_since(obj: Model, version: int) -> list[EntryView]:
@@ -311,14 +314,14 @@ def changes_since(obj: Model, version: int) -> list[EntryView]:
     return list(reversed(views))
 
 
-def fields_changed_since(obj: Model, version: int) -> dict[str, tuple]:
+def fields_changed_since(obj: Model, version: int) -> dict[str, tuple[Any, Any]]:
     """``{field: (value before the first change, value after the last)}`` of the changes made
     to ``obj`` itself after it was at ``version``, as the audit log stores them."""
     content_type = ContentType.objects.get_for_model(type(obj))
     entries = AuditEntry.objects.filter(
         content_type=content_type, object_pk=str(obj.pk), action=1
     ).order_by("timestamp", "id")
-    fields: dict[str, tuple] = {}
+    fields: dict[str, tuple[Any, Any]] = {}
     for entry in entries:
         changes = entry.changes if isinstance(entry.changes, dict) else {}
         made = changes.get("version")
@@ -399,10 +402,14 @@ def filtered_entries(
     codes = {name: code for code, name in ACTIONS.items()}
     if action in codes:
         queryset = queryset.filter(action=codes[action])
-    return queryset.select_related("actor").order_by("-timestamp", "-id")
+    return cast(
+        "QuerySet[AuditEntry]", queryset.select_related("actor").order_by("-timestamp", "-id")
+    )
 
 
-def page_of(queryset: QuerySet[AuditEntry], number, per_page: int = 50):
+def page_of(
+    queryset: QuerySet[AuditEntry], number: int | str | None, per_page: int = 50
+) -> tuple[Page[AuditEntry], list[EntryView]]:
     """One page of entries, described: ``(page, [EntryView])``."""
     page = Paginator(queryset, per_page).get_page(number)
     return page, describe_entries(page.object_list)

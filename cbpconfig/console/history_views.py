@@ -4,21 +4,30 @@ its entries and its children's, from the audit log. No domain import: ``cbpconfi
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote
 
+from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from cbpconfig.console import history
 
 
-def object_history(model_admin, request, object_id: str):
+def object_history(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, object_id: str
+) -> HttpResponse:
     """An object's history with its children's (replaces Django's and auditlog's pages)."""
     obj = model_admin.get_object(request, unquote(object_id))
     if obj is None:
-        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
+        # Django's own redirect (a private helper the stubs do not declare).
+        redirect: HttpResponse = model_admin._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+            request, model_admin.opts, object_id
+        )
+        return redirect
     if not model_admin.has_view_or_change_permission(request, obj):
         raise PermissionDenied
     opts = model_admin.opts
@@ -38,9 +47,9 @@ def object_history(model_admin, request, object_id: str):
                 f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
             ),
             "children": [
-                str(history._model_of(label)._meta.verbose_name_plural)
+                str(model._meta.verbose_name_plural)
                 for label, _ in history.CHILDREN.get(history.model_label_of(type(obj)), ())
-                if history._model_of(label) is not None
+                if (model := history._model_of(label)) is not None
             ],
         },
     )

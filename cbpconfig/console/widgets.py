@@ -2,24 +2,23 @@
 
 - :class:`WeekdayCheckboxes` — a list of ISO weekdays (a calendar's weekend, a rule's days);
 - :class:`TimeZoneSelect` — an IANA zone picked from the list the validators accept;
-- :class:`RulesEditor` — session rules as rows of weekday boxes, time inputs and day offsets;
-- :class:`TypedValueInput` — a configuration value in an input of its type (number, yes/no,
-  text, JSON checked as it is typed);
-- :class:`JSONTextarea` — JSON that really is free-form (a schema), pretty-printed.
+- :class:`RulesEditor` — session rules as rows of weekday boxes, time inputs and day offsets.
+
+(The configuration value editors are the configuration app's: :mod:`configuration.widgets`.)
 
 Each widget sits in front of the model's own form field (a JSONField or a CharField): it turns
 the inputs into the text that field parses, so the validation stays where it is (the models,
 the services). A post that carries the field's raw JSON (an older form, a script) is still
 accepted as it is.
 
-``cbpconfig.admin`` (plumbing) uses the time-zone picker, so this module imports no domain
-app at import time (the configuration's constants are read where they are needed).
+Plumbing: every app's admin uses these widgets, so this module imports no domain app.
 """
 
 from __future__ import annotations
 
 import json
 from itertools import groupby
+from typing import Any
 
 from django import forms
 from django.forms.fields import InvalidJSONInput
@@ -30,7 +29,7 @@ from cbpconfig.dates import WEEKDAY_NAMES
 from cbpconfig.validators import _zones
 
 
-def _decode(value):
+def decode_json_text(value: object) -> object:
     """The Python value behind what a JSON form field hands its widget (JSON text)."""
     if isinstance(value, InvalidJSONInput):
         return value
@@ -50,17 +49,17 @@ class WeekdayCheckboxes(forms.Widget):
 
     template_name = "cbpconfig/widgets/weekdays.html"
 
-    def get_context(self, name, value, attrs):
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
-        chosen = _decode(value)
-        chosen = set(chosen) if isinstance(chosen, list) else set()
+        decoded = decode_json_text(value)
+        chosen = set(decoded) if isinstance(decoded, list) else set()
         context["widget"]["days"] = [
             {"number": n, "name": full, "short": full[:3], "checked": n in chosen}
             for n, full in WEEKDAY_NAMES.items()
         ]
         return context
 
-    def value_from_datadict(self, data, files, name):
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
         if f"{name}-present" not in data and name in data:
             return data.get(name)  # raw JSON from a script or an older form
         posted = data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
@@ -72,31 +71,33 @@ class WeekdayCheckboxes(forms.Widget):
             return posted[0] if len(posted) == 1 else json.dumps(posted)
         return json.dumps(sorted(int(raw) for raw in posted))
 
-    def value_omitted_from_data(self, data, files, name):
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
         return False  # no box ticked is a value: no days
 
 
 # -- time zones -------------------------------------------------------------------------------
 
 
-def timezone_choices(blank_label: str | None = None) -> list:
+def timezone_choices(blank_label: str | None = None) -> list[tuple[str, Any]]:
     """The zones the validators accept, grouped by region (``Europe``, ``America``...)."""
     names = sorted(_zones())
-    groups = []
+    groups: list[tuple[str, Any]] = []
     for region, members in groupby(names, key=lambda n: n.split("/", 1)[0] if "/" in n else ""):
         group = [(n, n) for n in members]
         groups.append((region or "Other", group))
-    choices = [("", blank_label)] if blank_label is not None else [("", "— choose a zone —")]
+    choices: list[tuple[str, Any]] = (
+        [("", blank_label)] if blank_label is not None else [("", "— choose a zone —")]
+    )
     return choices + groups
 
 
 class TimeZoneSelect(forms.Select):
     """A picker of IANA zones; a stored zone missing from the list is still shown."""
 
-    def __init__(self, attrs=None, blank_label: str | None = None):
+    def __init__(self, attrs: dict[str, Any] | None = None, blank_label: str | None = None):
         super().__init__(attrs, choices=timezone_choices(blank_label))
 
-    def get_context(self, name, value, attrs):
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         if value and value not in _zones():
             self.choices = [*self.choices, ("Stored", [(value, value)])]
         return super().get_context(name, value, attrs)
@@ -105,11 +106,16 @@ class TimeZoneSelect(forms.Select):
 # -- session rules ----------------------------------------------------------------------------
 
 RULE_FIELDS = ("label", "opens", "opens_day_offset", "closes", "closes_day_offset")
+#: The names of the "add a row" template's fields start ``__rules__-__row__-``: the console's
+#: script puts the editor's name and the row's number there. The editor's name is read from its
+#: counter when the row is added, so an editor in a row the admin's "Add another" made (whose
+#: names the admin renumbers, but not a template's content) gets its own.
+TEMPLATE_PREFIX = "__rules__"
 OPENS_OFFSETS = [(-1, "day before"), (0, "same day")]
 CLOSES_OFFSETS = [(0, "same day"), (1, "next day")]
 
 
-def _time_text(value) -> str:
+def _time_text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
@@ -129,14 +135,21 @@ class RulesEditor(forms.Widget):
 
     template_name = "cbpconfig/widgets/rules.html"
 
-    def __init__(self, attrs=None, *, weekly: bool = True, blank_rows: int = 1, addable=True):
+    def __init__(
+        self,
+        attrs: dict[str, Any] | None = None,
+        *,
+        weekly: bool = True,
+        blank_rows: int = 1,
+        addable: bool = True,
+    ) -> None:
         super().__init__(attrs)
         self.weekly = weekly
         self.blank_rows = blank_rows
         self.addable = addable
 
-    def _rows(self, value) -> tuple[list[dict], str | None]:
-        decoded = _decode(value)
+    def _rows(self, value: Any) -> tuple[list[dict[str, Any]], str | None]:
+        decoded = decode_json_text(value)
         if isinstance(decoded, InvalidJSONInput):
             return [], str(decoded)
         if decoded in (None, ""):
@@ -145,8 +158,9 @@ class RulesEditor(forms.Widget):
             return [], json.dumps(decoded)
         return decoded, None
 
-    def _row_context(self, name: str, index, rule: dict) -> dict:
-        weekdays = rule.get("weekdays") if isinstance(rule.get("weekdays"), list) else []
+    def _row_context(self, name: str, index: int | str, rule: dict[str, Any]) -> dict[str, Any]:
+        found = rule.get("weekdays")
+        weekdays: list[Any] = found if isinstance(found, list) else []
         prefix = f"{name}-{index}"
         return {
             "prefix": prefix,
@@ -163,17 +177,17 @@ class RulesEditor(forms.Widget):
             ],
         }
 
-    def get_context(self, name, value, attrs):
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
         rows, raw = self._rows(value)
-        blank = {"weekdays": [1, 2, 3, 4, 5]} if self.weekly else {}
+        blank: dict[str, Any] = {"weekdays": [1, 2, 3, 4, 5]} if self.weekly else {}
         shown = rows + [dict(blank) for _ in range(self.blank_rows)]
         context["widget"].update(
             {
                 "weekly": self.weekly,
                 "raw": raw,
                 "rows": [self._row_context(name, i, r) for i, r in enumerate(shown)],
-                "template_row": self._row_context(name, "__row__", dict(blank)),
+                "template_row": self._row_context(TEMPLATE_PREFIX, "__row__", dict(blank)),
                 "total": len(shown),
                 "addable": self.addable,
                 "opens_offsets": OPENS_OFFSETS,
@@ -183,7 +197,7 @@ class RulesEditor(forms.Widget):
         )
         return context
 
-    def value_from_datadict(self, data, files, name):
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
         total_key = f"{name}-TOTAL"
         if total_key not in data:
             return data.get(name)  # the raw JSON list (a script, an older form)
@@ -204,7 +218,7 @@ class RulesEditor(forms.Widget):
             }
             if not (values["opens"] or values["closes"]):
                 continue  # a blank row (weekday boxes and a label alone say nothing)
-            rule: dict = {"label": values["label"]}
+            rule: dict[str, Any] = {"label": values["label"]}
             if self.weekly:
                 rule["weekdays"] = sorted(int(d) for d in days if d.isdigit())
             rule["opens"] = _typed_time(values["opens"])
@@ -217,11 +231,11 @@ class RulesEditor(forms.Widget):
             rules.append(rule)
         return json.dumps(rules)
 
-    def value_omitted_from_data(self, data, files, name):
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
         return f"{name}-TOTAL" not in data and name not in data
 
 
-def _int_or_text(text: str, default: int):
+def _int_or_text(text: str, default: int) -> int | str:
     if text == "":
         return default
     try:
@@ -230,7 +244,7 @@ def _int_or_text(text: str, default: int):
         return text
 
 
-def rules_table(rules: list[dict], *, weekly: bool = True) -> str:
+def rules_table(rules: list[dict[str, Any]], *, weekly: bool = True) -> str:
     """Read-only HTML of session rules (what a view-only user sees instead of the editor)."""
     return mark_safe(  # noqa: S308 - rendered by a template with autoescaping
         render_to_string(
@@ -251,146 +265,3 @@ def rules_table(rules: list[dict], *, weekly: bool = True) -> str:
             },
         )
     )
-
-
-# -- configuration values ---------------------------------------------------------------------
-
-
-class TypedValueInput(forms.Widget):
-    """One value of a configuration in an input of its type. ``value_type`` is the
-    configuration's (``integer``, ``decimal``, ``boolean``, ``string``, ``json``); JSON is
-    checked against the configuration's type and schema as it is typed (``check_url``)."""
-
-    template_name = "cbpconfig/widgets/typed_value.html"
-
-    def __init__(self, attrs=None, *, value_type: str, schema=None, check_url: str = ""):
-        super().__init__(attrs)
-        self.value_type = value_type
-        self.schema = schema
-        self.check_url = check_url
-
-    def get_context(self, name, value, attrs):
-        from configuration.resolution import MASK
-
-        context = super().get_context(name, value, attrs)
-        decoded = _decode(value)
-        masked = decoded == MASK
-        kind = "masked" if masked else self.value_type
-        if isinstance(decoded, InvalidJSONInput):
-            text, kind = str(decoded), ("json" if self.value_type == "json" else "string")
-        elif decoded is None:
-            text = ""
-        elif kind == "boolean":
-            text = "true" if decoded is True else ("false" if decoded is False else "")
-        elif kind == "json":
-            text = json.dumps(decoded, ensure_ascii=False, indent=2)
-        elif isinstance(decoded, str):
-            text = decoded
-        else:
-            text = json.dumps(decoded, ensure_ascii=False)
-        context["widget"].update(
-            {
-                "kind": kind,
-                "text": text,
-                "check_url": self.check_url if kind == "json" else "",
-                "schema": json.dumps(self.schema, ensure_ascii=False) if self.schema else "",
-            }
-        )
-        return context
-
-    def value_from_datadict(self, data, files, name):
-        from configuration.resolution import MASK, VALUE_TYPES
-
-        raw = data.get(name)
-        if raw is None:
-            return None
-        if data.get(f"{name}-raw"):
-            return raw  # the JSON input of an older form or a script
-        if raw == MASK:
-            return json.dumps(MASK)  # the mask sent back: "unchanged" (MaskedValueForm)
-        kind = self.value_type
-        if data.get("value_type") in VALUE_TYPES:
-            # On the configuration's own page the type may change in the same save: the
-            # values are read as the type they are saved under.
-            kind = data.get("value_type")
-        if kind in ("string", "decimal") and _is_json_string(raw):
-            # A JSON string literal ("abc" with its quotes), as the JSON editor of older forms
-            # and scripts send it: taken as JSON.
-            return raw.strip()
-        text = raw.strip() if kind != "string" else raw
-        if kind == "integer":
-            if text == "":
-                return ""
-            try:
-                number = json.loads(text)
-            except ValueError:
-                return json.dumps(text)  # refused by the type check, which names it
-            # 1.5 stays a number so that the type check says "not an integer" of it.
-            return (
-                text
-                if isinstance(number, int | float) and not isinstance(number, bool)
-                else json.dumps(text)
-            )
-        if kind == "decimal":
-            return "" if text == "" else json.dumps(text)
-        if kind == "boolean":
-            return {"true": "true", "false": "false"}.get(text, "")
-        if kind == "json":
-            return text
-        return json.dumps(raw)
-
-
-def _is_json_string(raw: str) -> bool:
-    text = raw.strip()
-    if len(text) < 2 or not (text.startswith('"') and text.endswith('"')):
-        return False
-    try:
-        return isinstance(json.loads(text), str)
-    except ValueError:
-        return False
-
-
-class JSONTextarea(forms.Textarea):
-    """Free-form JSON (a JSON Schema, a JSON default), pretty-printed; its syntax is checked
-    as it is typed (``data-json-syntax``)."""
-
-    def __init__(self, attrs=None):
-        super().__init__({"rows": 6, "cols": 80, "data-json-syntax": "1", **(attrs or {})})
-
-    def format_value(self, value):
-        from configuration.resolution import MASK
-
-        decoded = _decode(value)
-        if isinstance(decoded, InvalidJSONInput) or decoded is None:
-            return super().format_value(value if decoded is not None else "")
-        if decoded == MASK:
-            return json.dumps(MASK)
-        return json.dumps(decoded, ensure_ascii=False, indent=2)
-
-
-def typed_value_form(form_class, configuration, field: str = "value"):
-    """``form_class`` with its ``field`` in an input of ``configuration``'s type (and its
-    schema shown, JSON checked as it is typed). The form's own cleaning is unchanged."""
-    if configuration is None or getattr(configuration, "pk", None) is None:
-        return form_class
-    from django.urls import reverse
-
-    value_type, schema = configuration.value_type, configuration.schema
-    check_url = reverse("console:check_value", args=[configuration.pk])
-
-    class TypedValueForm(form_class):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            if field in self.fields:
-                self.fields[field].widget = TypedValueInput(
-                    value_type=value_type,
-                    schema=schema,
-                    check_url=check_url,
-                )
-                self.fields[field].help_text = f"A {value_type} value of {configuration.key}" + (
-                    "; it must also satisfy the schema shown." if schema else "."
-                )
-
-    TypedValueForm.__name__ = form_class.__name__
-    TypedValueForm.__qualname__ = form_class.__qualname__
-    return TypedValueForm

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from cbpconfig.models import APIKey, AuditEntry
 from configuration import services as configuration_services
 from tests.e2e import conftest as e2e
 from tests.integration.test_console_pages import ensure_roles, make_estate
+from tests.support.servers import services_env
 from windows.models import ProcessingWindow
 
 pytestmark = [
@@ -75,26 +75,10 @@ def _orm_beside_the_browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
-def _port_in_range() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 17500-17599")
-
-
 @pytest.fixture
-def server(monkeypatch, settings):
+def server():
     """gunicorn serving the test database, with the same Redis as this process."""
-    monkeypatch.setattr(e2e, "free_port", _port_in_range)
-    env = {
-        "DATABASE_URL": e2e.database_url_of_test_db(),
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-    }
-    with e2e.gunicorn(env) as url:
+    with e2e.gunicorn(services_env(), port=e2e.free_port(PORTS)) as url:
         yield url
 
 

@@ -17,7 +17,8 @@ from calendars import services as calendar_services
 from calendars.models import Calendar, Holiday
 from cbpconfig.audit import system_actor
 from cbpconfig.models import AuditEntry
-from configuration.models import ConfigurationValue
+from configuration import services as configuration_services
+from configuration.models import Configuration, ConfigurationValue
 from tests.integration.test_console_pages import make_estate, role_clients
 from windows.models import ProcessingWindow, WindowOverride
 
@@ -49,6 +50,10 @@ class _Form(HTMLParser):
         if not self.inside or tag == "template":
             return
         name = a.get("name")
+        if name and "disabled" in a and tag in ("input", "select", "textarea"):
+            # A browser posts no disabled field (the typed editors' inputs of other types).
+            self.select = ("disabled", name) if tag != "input" else self.select
+            return
         if tag == "input" and name:
             kind = a.get("type", "text")
             if kind in ("checkbox", "radio") and "checked" not in a:
@@ -73,6 +78,10 @@ class _Form(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "form":
             self.inside = False
+        if tag == "textarea" and self.select and self.select[0] == "textarea":
+            # A browser drops the newline that starts a textarea's content.
+            values = self.data[self.select[1]]
+            values[-1] = values[-1].removeprefix("\n")
         if tag in ("select", "textarea"):
             self.select = None
 
@@ -310,6 +319,109 @@ def test_value_inputs__integer_saved_as_a_number(role_client, estate):
     response = editor.post(url, form)
     assert response.status_code == 200
     assert "minimum" in response.content.decode() or "less than" in response.content.decode()
+
+
+def test_configuration_default__typed_input_following_the_type_chosen(role_client, estate):
+    """A configuration's default is typed like its values: the page renders an input per type,
+    the one of the type chosen enabled, and reads what is posted as the type it is saved under
+    — a decimal typed as 12.50 (no quotes), a string as plain text."""
+    configurator = role_client("Configuration administrator")
+    url = "/admin/configuration/configuration/add/"
+    page = configurator.get(url).content.decode()
+    assert 'data-type-from="id_value_type"' in page
+    assert re.search(
+        r'data-kind="integer" hidden><input type="number" step="1" name="default"', page
+    )
+    assert re.search(r'data-kind="boolean" hidden><select name="default" disabled', page)
+    form = with_(
+        opened_form(configurator, url, "configuration_form"),
+        key="payments.fee",
+        value_type="decimal",
+        default="12.50",
+    )
+    form["_save"] = ["Save"]
+    response = configurator.post(url, form)
+    assert response.status_code == 302, response.context["errors"]
+    fee = Configuration.objects.get(key="payments.fee")
+    assert fee.default == "12.50"
+
+    with system_actor("seed"):
+        greeting = configuration_services.create_configuration(
+            data={"key": "bank.greeting", "value_type": "string", "default": "Hello"}
+        )
+    url = f"/admin/configuration/configuration/{greeting.pk}/change/"
+    page = configurator.get(url).content.decode()
+    assert re.search(r'<input type="text" name="default" size="40" value="Hello"', page)
+    form = with_(opened_form(configurator, url, "configuration_form"), default="Good morning")
+    form["_save"] = ["Save"]
+    assert configurator.post(url, form).status_code == 302
+    greeting.refresh_from_db()
+    assert greeting.default == "Good morning"
+
+
+def test_value_add_page__typed_by_the_configuration_chosen(role_client, estate):
+    """The stand-alone "add a value" page: choosing the configuration reloads the page with it,
+    and the value's input is then of that configuration's type."""
+    editor = role_client("Operations editor")
+    url = "/admin/configuration/configurationvalue/add/"
+    page = editor.get(url).content.decode()
+    assert re.search(
+        r'<select name="configuration"[^>]*data-reload-on-change="configuration"', page
+    )
+    page = editor.get(url, {"configuration": estate["limit"].pk}).content.decode()
+    assert re.search(r'<input type="number" step="1" name="value"', page)
+    with system_actor("seed"):
+        greeting = configuration_services.create_configuration(
+            data={"key": "bank.greeting", "value_type": "string"}
+        )
+    form = with_(
+        opened_form(editor, f"{url}?configuration={greeting.pk}", "configurationvalue_form"),
+        value="Guten Tag",
+    )
+    assert form["configuration"] == [str(greeting.pk)]
+    form["_save"] = ["Save"]
+    response = editor.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert ConfigurationValue.objects.get(configuration=greeting).value == "Guten Tag"
+
+
+def test_check_typed_value__the_type_and_schema_of_the_page(role_client, estate):
+    """The as-you-type check of a configuration's own page: the type and the schema as typed
+    there (not saved yet), checked by the functions every save uses."""
+    editor = role_client("Operations editor")
+    url = "/admin/configuration/configuration/check-value/"
+    schema = json.dumps({"type": "object", "required": ["scheme"]})
+
+    def check(**data):
+        return editor.post(url, data).json()
+
+    assert check(value='{"scheme": "SCT"}', value_type="json", schema=schema)["ok"] is True
+    refused = check(value="{}", value_type="json", schema=schema)
+    assert refused["ok"] is False
+    assert "scheme" in refused["error"]
+    assert check(value="1.5", value_type="integer", schema="")["ok"] is False
+    assert check(value="7", value_type="integer", schema="")["ok"] is True
+    assert "not valid JSON" in check(value="{}", value_type="json", schema="{")["error"]
+    assert (
+        "schema is refused" in check(value="{}", value_type="json", schema='{"type": 12}')["error"]
+    )
+    assert "type" in check(value="1", value_type="", schema="")["error"]
+    assert editor.get(url).status_code == 405
+
+
+def test_override_sessions__add_a_session_control__as_the_weekly_rules(role_client, estate):
+    """The override's sessions editor has the weekly editor's "Add a session", also in the
+    empty row the admin copies for "Add another" (its template's names are filled in by the
+    script from the row's own counter); a row with three sessions is saved with three."""
+    editor = role_client("Operations editor")
+    window = estate["window"]
+    url = f"/admin/windows/processingwindow/{window.pk}/change/"
+    page = editor.get(url).content.decode()
+    empty = page.split('name="overrides-__prefix__-sessions-TOTAL"')[1].split("</tr>")[0]
+    assert "cbp-add-session" in empty
+    assert 'name="__rules__-__row__-opens"' in empty
+    weekly = page.split('name="sessions-TOTAL"')[1].split("</fieldset>")[0]
+    assert "cbp-add-session" in weekly
 
 
 def test_check_value__the_services_rules_as_you_type(role_client, estate):

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -132,19 +132,30 @@ def estate(db):
 
 
 ROLES_MIGRATION = importlib.import_module("cbpconfig.migrations.0003_console_roles")
+AUDITOR_MIGRATION = importlib.import_module(
+    "cbpconfig.migrations.0004_auditor_without_sensitive_values"
+)
 
 
 def ensure_roles() -> None:
-    """The roles as the data migration makes them. A transactional test (the e2e suite) empties
-    every table after it, the migration's groups too: put them back for the tests after it."""
+    """The roles as the data migrations make them (0003 creates them, 0004 takes sensitive
+    values in clear from the Auditor). A transactional test (the e2e suite) empties every table
+    after it, the migrations' groups too: put them back for the tests after it."""
     from django.db.migrations.executor import MigrationExecutor
 
     if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
         return
-    state_apps = (
-        MigrationExecutor(connection).loader.project_state(("cbpconfig", "0003_console_roles")).apps
+    loader = MigrationExecutor(connection).loader
+    ROLES_MIGRATION.create_roles(
+        loader.project_state(("cbpconfig", ROLES_MIGRATION_NAME)).apps, None
     )
-    ROLES_MIGRATION.create_roles(state_apps, None)
+    AUDITOR_MIGRATION.withdraw(
+        loader.project_state(("cbpconfig", AUDITOR_MIGRATION_NAME)).apps, None
+    )
+
+
+ROLES_MIGRATION_NAME = "0003_console_roles"
+AUDITOR_MIGRATION_NAME = "0004_auditor_without_sensitive_values"
 
 
 def role_clients(django_user_model):
@@ -238,6 +249,8 @@ def test_roles__created_by_the_migration__with_their_permissions():
     assert "flags.change_flag" in admin_
     assert "configuration.view_sensitive_value" in admin_
     assert all(p.split(".")[1].startswith("view_") for p in auditor)
+    # Sensitive values in clear are granted explicitly, not with the role (migration 0004).
+    assert "configuration.view_sensitive_value" not in auditor
     assert {"windows.view_processingwindow", "cbpconfig.view_auditentry"} <= auditor
     assert {"cbpconfig.add_apikey", "cbpconfig.change_apikey"} <= keys
     assert not any(p.startswith("calendars.") for p in keys)
@@ -312,6 +325,76 @@ def test_home__sensitive_scheduled_value__shown_to_configuration_administrators(
 ):
     page = text_of(role_client("Configuration administrator").get("/admin/"))
     assert "tok-Zq81xW" in page.split('id="scheduled-changes"')[1].split("</section>")[0]
+
+
+def test_roles__auditor_migration__withdraws_sensitive_values(transactional_db):
+    """Migration 0004 on a database where 0003 gave the Auditor sensitive values in clear."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    def auditor_may_see() -> bool:
+        return (
+            Group.objects.get(name="Auditor")
+            .permissions.filter(codename="view_sensitive_value")
+            .exists()
+        )
+
+    MigrationExecutor(connection).migrate([("cbpconfig", ROLES_MIGRATION_NAME)])
+    try:
+        loader = MigrationExecutor(connection).loader
+        ROLES_MIGRATION.create_roles(
+            loader.project_state(("cbpconfig", ROLES_MIGRATION_NAME)).apps, None
+        )
+        assert auditor_may_see()  # as 0003 made the role
+    finally:
+        MigrationExecutor(connection).migrate([("cbpconfig", AUDITOR_MIGRATION_NAME)])
+    assert not auditor_may_see()
+
+
+def test_auditor__sees_that_a_sensitive_value_changed__not_the_secret(estate, role_client):
+    """An auditor finds the change of a sensitive value (when, by whom, which configuration and
+    institution) in the change log, the configuration's history and the institution's page,
+    and never the value: "********" everywhere, also on the value's own page."""
+    auditor = role_client("Auditor")
+    secret = estate["secret"]
+    value = secret.values.get()
+    with system_actor("rotate-token"):
+        configuration_services.update_value(
+            value=value, data={"value": "tok-NEW-9f3k"}, expected_version=value.version
+        )
+    pages = {
+        "change log": "/admin/changes/?model=configuration.configurationvalue",
+        "history": f"/admin/configuration/configuration/{secret.pk}/history/",
+        "value": f"/admin/configuration/configurationvalue/{value.pk}/change/",
+        "values list": "/admin/configuration/configurationvalue/",
+        "institution": f"/admin/institutions/{estate['bank'].code}/",
+        "home": "/admin/",
+    }
+    for name, url in pages.items():
+        response = auditor.get(url)
+        assert response.status_code == 200, (name, response.status_code)
+        page = text_of(response)
+        assert "tok-NEW-9f3k" not in page, name
+        assert "tok-Zq81xW" not in page, name
+    log = text_of(auditor.get(pages["change log"]))
+    assert "system:rotate-token" in log  # that it changed, and who changed it
+    assert "gateway.token" in log
+    assert "********" in text_of(auditor.get(pages["value"]))
+    history = text_of(auditor.get(pages["history"]))
+    assert "system:rotate-token" in history
+    # Granted explicitly, to one person, the same auditor sees the value in clear.
+    user = django_user_for(auditor)
+    user.user_permissions.add(
+        Permission.objects.get(
+            content_type__app_label="configuration", codename="view_sensitive_value"
+        )
+    )
+    assert "tok-NEW-9f3k" in text_of(auditor.get(pages["value"]))
+
+
+def django_user_for(client: Client):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(pk=client.session["_auth_user_id"])
 
 
 # -- the institution page ------------------------------------------------------------------

@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from cbpconfig.models import AuditEntry
 from tests.integration.test_windows_api import (  # noqa: F401 - fixtures
     FEDWIRE,
-    _fresh_local_caches,
     _snapshot,
     usfed,
     window,
@@ -27,6 +27,13 @@ from windows.models import ProcessingWindow, WindowOverride
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BASE = "/admin/windows/processingwindow/"
+# The inline override formset's management form, with no rows.
+NO_OVERRIDES = {
+    "overrides-TOTAL_FORMS": "0",
+    "overrides-INITIAL_FORMS": "0",
+    "overrides-MIN_NUM_FORMS": "0",
+    "overrides-MAX_NUM_FORMS": "1000",
+}
 
 
 @pytest.fixture
@@ -48,10 +55,7 @@ def _window_form(window, **changes):
         "is_active": "on" if window.is_active else "",
         "sessions": json.dumps(FEDWIRE["sessions"]),
         "expected_version": window.version,
-        "overrides-TOTAL_FORMS": "0",
-        "overrides-INITIAL_FORMS": "0",
-        "overrides-MIN_NUM_FORMS": "0",
-        "overrides-MAX_NUM_FORMS": "1000",
+        **NO_OVERRIDES,
     }
     existing = list(WindowOverride.objects.filter(window=window).order_by("date"))
     for i, o in enumerate(existing):
@@ -80,6 +84,12 @@ def _add_override_rows(data, *rows):
         data[f"overrides-{i}-reason"] = row["reason"]
     data["overrides-TOTAL_FORMS"] = str(start + len(rows))
     return data
+
+
+def _row(date, reason, label, opens, closes):
+    """An inline override row with one session, opening on the day before."""
+    rule = {"label": label, "opens": opens, "opens_day_offset": -1, "closes": closes}
+    return {"date": date, "sessions": [rule], "reason": reason}
 
 
 def _next_business_date(reader, today):
@@ -134,10 +144,7 @@ def test_add_page__loads_and_creates_through_services(admin_client, usfed):
         "payment_type": "RTGS",
         "is_active": "on",
         "sessions": json.dumps(FEDWIRE["sessions"]),
-        "overrides-TOTAL_FORMS": "0",
-        "overrides-INITIAL_FORMS": "0",
-        "overrides-MIN_NUM_FORMS": "0",
-        "overrides-MAX_NUM_FORMS": "1000",
+        **NO_OVERRIDES,
     }
     response = admin_client.post(f"{BASE}add/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -156,10 +163,7 @@ def test_add__overlapping_rules__error_on_form_nothing_saved(admin_client, usfed
         "calendar": usfed.pk,
         "is_active": "on",
         "sessions": json.dumps(rules),
-        "overrides-TOTAL_FORMS": "0",
-        "overrides-INITIAL_FORMS": "0",
-        "overrides-MIN_NUM_FORMS": "0",
-        "overrides-MAX_NUM_FORMS": "1000",
+        **NO_OVERRIDES,
     }
     response = admin_client.post(f"{BASE}add/", data)
     assert response.status_code == 200
@@ -169,16 +173,9 @@ def test_add__overlapping_rules__error_on_form_nothing_saved(admin_client, usfed
 
 
 def test_change__rules_and_inline_override__saved_through_services(admin_client, window):
-    data = _window_form(window, name="Fedwire Funds")
-    _add_override_rows(
-        data,
-        {
-            "date": "2026-12-24",
-            "sessions": [
-                {"label": "early", "opens": "21:00", "opens_day_offset": -1, "closes": "13:00"}
-            ],
-            "reason": "Christmas Eve",
-        },
+    data = _add_override_rows(
+        _window_form(window, name="Fedwire Funds"),
+        _row("2026-12-24", "Christmas Eve", "early", "21:00", "13:00"),
     )
     response = admin_client.post(f"{BASE}{window.pk}/change/", data)
     assert response.status_code == 302, _errors(response)
@@ -193,16 +190,8 @@ def test_change__rules_and_inline_override__saved_through_services(admin_client,
 
 def test_change__inline_override_overlapping__error_shown_nothing_saved(admin_client, window):
     before = _snapshot()
-    data = _window_form(window)
-    _add_override_rows(
-        data,
-        {
-            "date": "2026-03-10",
-            "sessions": [
-                {"label": "x", "opens": "17:00", "opens_day_offset": -1, "closes": "19:00"}
-            ],
-            "reason": "overlaps Monday",
-        },
+    data = _add_override_rows(
+        _window_form(window), _row("2026-03-10", "overlaps Monday", "x", "17:00", "19:00")
     )
     response = admin_client.post(f"{BASE}{window.pk}/change/", data)
     assert response.status_code == 200
@@ -240,14 +229,13 @@ def test_preview__unsaved_override__shown_not_saved(admin_client, reader, window
         _window_form(window), {"date": target, "closed": True, "reason": "preview only"}
     )
     data["_preview"] = "Preview"
-    response = admin_client.post(f"{BASE}{window.pk}/preview/", data)
+    response = admin_client.post(f"{BASE}{window.pk}/change/", data)
     assert response.status_code == 200
     content = response.content.decode()
-    assert "Nothing has been saved" in content
-    preview = response.context["window_preview"]
-    dates = [s["business_date"] for s in preview]
-    assert target not in dates
-    assert dates == [s["business_date"] for s in upcoming if s["business_date"] != target]
+    assert "Nothing is saved yet" in content
+    diff = response.context["window_diff"]
+    assert {r["status"] for r in diff if r["business_date"] == target} == {"removed"}
+    assert {r["status"] for r in diff if r["business_date"] != target} == {"same"}
     assert _snapshot() == before
     # The change page still shows the saved sessions.
     saved = admin_client.get(f"{BASE}{window.pk}/change/").context["window_preview"]
@@ -258,20 +246,15 @@ def test_preview__unsaved_early_close__override_source_shown(admin_client, reade
     today = timezone.now().astimezone(window_zone()).date()
     target = _next_business_date(reader, today)[0]["business_date"]
     data = _add_override_rows(
-        _window_form(window),
-        {
-            "date": target,
-            "sessions": [
-                {"label": "early", "opens": "21:00", "opens_day_offset": -1, "closes": "13:00"}
-            ],
-            "reason": "early close",
-        },
+        _window_form(window), _row(target, "early close", "early", "21:00", "13:00")
     )
-    response = admin_client.post(f"{BASE}{window.pk}/preview/", data)
+    data["_preview"] = "Preview"
+    response = admin_client.post(f"{BASE}{window.pk}/change/", data)
     assert response.status_code == 200
-    (row,) = [s for s in response.context["window_preview"] if s["business_date"] == target]
+    (row,) = [r for r in response.context["window_diff"] if r["business_date"] == target]
     assert row["source"] == "override"
-    assert row["closes_at_local"].startswith(f"{target}T13:00:00")
+    assert row["status"] == "changed"
+    assert row["after"].endswith("13:00")
     assert not WindowOverride.objects.exists()
 
 
@@ -280,9 +263,11 @@ def test_preview__invalid_form__errors_listed_nothing_saved(admin_client, window
     data = _window_form(
         window, sessions=json.dumps([{**FEDWIRE["sessions"][0], "closes": "22:00"}])
     )
-    response = admin_client.post(f"{BASE}{window.pk}/preview/", data)
+    data["_preview"] = "Preview"
+    response = admin_client.post(f"{BASE}{window.pk}/change/", data)
     assert response.status_code == 200
     assert response.context["errors"]
+    assert "window_diff" not in response.context
     assert "overlaps" in response.content.decode()
     assert _snapshot() == before
 
@@ -294,15 +279,27 @@ def test_preview__add_page__previews_new_window(admin_client, usfed):
         "calendar": usfed.pk,
         "is_active": "on",
         "sessions": json.dumps(FEDWIRE["sessions"]),
-        "overrides-TOTAL_FORMS": "0",
-        "overrides-INITIAL_FORMS": "0",
-        "overrides-MIN_NUM_FORMS": "0",
-        "overrides-MAX_NUM_FORMS": "1000",
+        **NO_OVERRIDES,
+        "_preview": "Preview",
     }
-    response = admin_client.post(f"{BASE}preview/", data)
+    response = admin_client.post(f"{BASE}add/", data)
     assert response.status_code == 200
-    assert response.context["window_preview"]
+    diff = response.context["window_diff"]
+    assert diff
+    assert {r["status"] for r in diff} == {"added"}
     assert not ProcessingWindow.objects.exists()
+
+
+def test_preview__one_home__no_separate_preview_page(admin_client, window):
+    """The preview is the change form's (windows.preview): the old page and its URLs are gone."""
+    for name, args in (
+        ("admin:windows_processingwindow_preview", [window.pk]),
+        ("admin:windows_processingwindow_preview_add", []),
+    ):
+        with pytest.raises(NoReverseMatch):
+            reverse(name, args=args)
+    response = admin_client.post(f"{BASE}{window.pk}/preview/", _window_form(window))
+    assert response.status_code != 200 or "Nothing has been saved" not in response.content.decode()
 
 
 def test_history__window__lists_changes(admin_client, window, writer):
@@ -332,14 +329,8 @@ def test_override_admin__pages_load_and_save(admin_client, window):
     assert response.status_code == 302, _errors(response)
     override = WindowOverride.objects.get()
     assert admin_client.get(f"{base}{override.pk}/change/").status_code == 200
-    bad = {
-        "window": window.pk,
-        "date": "2026-03-10",
-        "sessions": json.dumps(
-            [{"label": "x", "opens": "17:00", "opens_day_offset": -1, "closes": "19:00"}]
-        ),
-        "reason": "overlap",
-    }
+    row = _row("2026-03-10", "overlap", "x", "17:00", "19:00")
+    bad = {"window": window.pk, **row, "sessions": json.dumps(row["sessions"])}
     response = admin_client.post(f"{base}add/", bad)
     assert response.status_code == 200
     assert "overlaps" in response.content.decode()

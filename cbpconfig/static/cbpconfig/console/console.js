@@ -47,6 +47,13 @@
       timers.set(input, setTimeout(function () {
         const body = new URLSearchParams();
         body.set("value", input.value);
+        // On a configuration's own page the type and the schema are the page's, unsaved.
+        const box = input.closest(".cbp-typed-value");
+        ["type", "schema"].forEach(function (part) {
+          const id = box ? box.getAttribute("data-" + part + "-from") : null;
+          const field = id ? document.getElementById(id) : null;
+          if (field) { body.set(part === "type" ? "value_type" : "schema", field.value); }
+        });
         fetch(input.getAttribute("data-check-url"), {
           method: "POST",
           headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
@@ -61,18 +68,31 @@
   }
 
   // <button data-add-row="ID">: appends a copy of <template id="ID">, numbering its fields.
+  // In a session rules editor (.cbp-rules-editor) the template, the rows and the counter are
+  // the editor's own, found from the button: the ids of an editor in an override row that the
+  // admin's "Add another" made are renumbered by the admin, the button's data-* are not. The
+  // template's names start "__rules__-__row__-": the editor's name (its counter's, less
+  // "-TOTAL") and the row's number go there.
   function setUpAddRow() {
     document.addEventListener("click", function (event) {
       const button = event.target.closest("[data-add-row]");
       if (!button) { return; }
       event.preventDefault();
-      const template = document.getElementById(button.getAttribute("data-add-row"));
-      const target = document.getElementById(button.getAttribute("data-add-row-into"));
+      const editor = button.closest(".cbp-rules-editor");
+      const template = editor ? editor.querySelector("template")
+        : document.getElementById(button.getAttribute("data-add-row"));
+      const target = editor ? editor.querySelector(".cbp-rules")
+        : document.getElementById(button.getAttribute("data-add-row-into"));
       if (!template || !target) { return; }
-      const counter = button.getAttribute("data-add-row-counter");
-      const total = document.getElementById(counter);
+      const total = editor ? editor.querySelector("input[name$='-TOTAL']")
+        : document.getElementById(button.getAttribute("data-add-row-counter"));
       const index = total ? parseInt(total.value, 10) : target.children.length;
-      const html = template.innerHTML.replace(/__row__/g, String(index));
+      let html = template.innerHTML;
+      if (total && /-TOTAL$/.test(total.name)) {
+        const name = total.name.slice(0, -"-TOTAL".length);
+        html = html.replace(/__rules__-__row__/g, name + "-" + String(index));
+      }
+      html = html.replace(/__row__/g, String(index));
       target.insertAdjacentHTML("beforeend", html);
       if (total) { total.value = String(index + 1); }
     });
@@ -90,6 +110,53 @@
         window.location.assign(url.toString());
       });
     });
+  }
+
+  // <div class="cbp-typed-value" data-type-from="ID">: an input per value type, the one of the
+  // type chosen in the select ID enabled (what was typed is carried over). Rows the admin's
+  // "Add another" makes later follow too (its formset:added event).
+  function showKind(box, kind) {
+    const parts = Array.prototype.filter.call(box.children, function (el) {
+      return el.hasAttribute("data-kind");
+    });
+    const current = parts.find(function (el) { return !el.hidden; });
+    const wanted = parts.find(function (el) { return el.getAttribute("data-kind") === kind; });
+    if (!wanted || wanted === current) { return; }
+    const from = current ? current.querySelector("input, select, textarea") : null;
+    const to = wanted.querySelector("input, select, textarea");
+    if (from && to) {
+      const text = from.value.trim();
+      if (to.tagName === "SELECT") {
+        to.value = text === "true" || text === "false" ? text : "";
+      } else if (from.tagName !== "SELECT" || text !== "") {
+        to.value = from.value;
+      }
+      if (from.id) { to.id = from.id; from.removeAttribute("id"); }
+      from.disabled = true;
+      current.hidden = true;
+    }
+    to.disabled = false;
+    wanted.hidden = false;
+    const label = box.querySelector(".cbp-value-type");
+    if (label) { label.textContent = kind; }
+  }
+
+  function followTypes(root) {
+    root.querySelectorAll(".cbp-typed-value[data-type-from]").forEach(function (box) {
+      const select = document.getElementById(box.getAttribute("data-type-from"));
+      if (select && select.value) { showKind(box, select.value); }
+    });
+  }
+
+  function setUpTypedValues() {
+    document.addEventListener("change", function (event) {
+      const select = event.target;
+      if (!select.id || select.tagName !== "SELECT") { return; }
+      document.querySelectorAll(".cbp-typed-value[data-type-from='" + select.id + "']")
+        .forEach(function (box) { if (select.value) { showKind(box, select.value); } });
+    });
+    document.addEventListener("formset:added", function (event) { followTypes(event.target); });
+    followTypes(document);
   }
 
   // <button data-confirm="message">: asks before submitting.
@@ -145,6 +212,7 @@
     tickCountdowns();
     setInterval(tickCountdowns, 1000);
     setUpChecks();
+    setUpTypedValues();
     setUpAddRow();
     setUpReloads();
     setUpConfirms();
