@@ -12,9 +12,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -31,11 +28,11 @@ from configuration import services as configuration
 from configuration.models import Configuration, ConfigurationValue, Institution
 from flags import services as flags
 from flags.models import Flag
+from tests.factories import environ_without, run_manage
 from windows import services as windows
 from windows.models import ProcessingWindow, WindowOverride, WindowRule
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 # The brief's example: an institution created at ...23.684335Z came back as ...23.684000Z.
 CREATED = datetime(2025, 3, 4, 5, 6, 23, 684335, tzinfo=UTC)
@@ -55,15 +52,7 @@ def run(*args) -> str:
 def _manage(*args):
     """A separate process, as an operator runs it (verify_backup creates and drops a scratch
     database, which the test's own connection may not touch)."""
-    env = {k: v for k, v in os.environ.items() if k != "CBP_TEST_DB_NAME"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_manage(*args, env=environ_without("CBP_TEST_DB_NAME"))
 
 
 # --- what "identical" means ------------------------------------------------------------------

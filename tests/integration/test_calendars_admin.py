@@ -77,6 +77,13 @@ def inline_rows(calendar):
     return rows, len(holidays_)
 
 
+def new_row_form(calendar, rows, count, day, name):
+    """The change form's POST body with the existing `rows` and one new holiday row."""
+    new = {"calendar": str(calendar.pk), "date": day, "name": name}
+    rows.update({f"holidays-{count}-{field}": value for field, value in new.items()})
+    return {**calendar_form(calendar), **inline_management(count + 1, count), **rows}
+
+
 def test_changelist__loads_with_search_and_filter(admin_client, target2):
     url = reverse("admin:calendars_calendar_changelist")
     response = admin_client.get(url)
@@ -127,14 +134,7 @@ def test_change__inline_rename_add_delete__services_and_fresh_answers(
     rows, count = inline_rows(target2)
     rows["holidays-0-name"] = "Karfreitag"
     rows["holidays-1-DELETE"] = "on"
-    rows.update(
-        {
-            f"holidays-{count}-calendar": str(target2.pk),
-            f"holidays-{count}-date": "2026-05-01",
-            f"holidays-{count}-name": "Labour Day",
-        }
-    )
-    data = {**calendar_form(target2), **inline_management(count + 1, count), **rows}
+    data = new_row_form(target2, rows, count, "2026-05-01", "Labour Day")
     response = admin_client.post(change_url(target2), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert dict(target2.holidays.values_list("date", "name")) == {
@@ -163,14 +163,7 @@ def test_change__inline_date_is_immutable__form_error_nothing_changed(admin_clie
 
 def test_change__inline_duplicate_date__form_error(admin_client, target2):
     rows, count = inline_rows(target2)
-    rows.update(
-        {
-            f"holidays-{count}-calendar": str(target2.pk),
-            f"holidays-{count}-date": "2026-04-03",
-            f"holidays-{count}-name": "Again",
-        }
-    )
-    data = {**calendar_form(target2), **inline_management(count + 1, count), **rows}
+    data = new_row_form(target2, rows, count, "2026-04-03", "Again")
     response = admin_client.post(change_url(target2), data)
     assert response.status_code == 200
     assert Holiday.objects.filter(calendar=target2).count() == 2

@@ -9,6 +9,7 @@ import pytest
 from calendars import services
 from calendars.models import Calendar, Holiday
 from cbpconfig.models import AuditEntry
+from tests.factories import assert_field_refused, assert_status_everywhere, make_institution
 
 pytestmark = pytest.mark.django_db
 
@@ -112,9 +113,7 @@ def test_create__duplicate_code__409(writer, target2):
 
 
 def test_update__code_immutable__400_nothing_changed(writer, target2):
-    response = writer.patch(f"{URL}TARGET2/", {"code": "T2"}, format="json")
-    assert response.status_code == 400
-    assert "code" in response.json()
+    assert_field_refused(writer, f"{URL}TARGET2/", {"code": "T2"}, "code")
     assert Calendar.objects.get(pk=target2.pk).code == "TARGET2"
 
 
@@ -160,23 +159,18 @@ def test_delete__cascades_holidays_each_audited(writer, target2):
     assert sorted(e.content_type.model for e in deletes) == ["calendar"] + ["holiday"] * 3
 
 
-def test_delete__referenced_by_institution__409_nothing_deleted(writer, target2):
-    from configuration.services import create_institution
-
-    create_institution(
-        data={
-            "code": "DEUTDEFF",
-            "name": "Deutsche Bank",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-            "calendar": target2,
-        }
-    )
+def _assert_delete_refused(writer, target2, reference):
+    """DELETE answers 409 naming `reference`; the calendar and its 3 holidays stay."""
     response = writer.delete(f"{URL}TARGET2/")
     assert response.status_code == 409
-    assert "institution" in response.json()["detail"]
+    assert reference in response.json()["detail"]
     assert Calendar.objects.filter(pk=target2.pk).exists()
     assert Holiday.objects.filter(calendar=target2).count() == 3
+
+
+def test_delete__referenced_by_institution__409_nothing_deleted(writer, target2):
+    make_institution("DEUTDEFF", calendar=target2)
+    _assert_delete_refused(writer, target2, "institution")
 
 
 def test_delete__referenced_by_processing_window__409_nothing_deleted(writer, target2):
@@ -184,18 +178,14 @@ def test_delete__referenced_by_processing_window__409_nothing_deleted(writer, ta
 
     # A bare window row is enough to hold the reference (its rules do not matter here).
     ProcessingWindow.objects.create(code="SCT-INST", name="SCT Inst", calendar=target2)
-    response = writer.delete(f"{URL}TARGET2/")
-    assert response.status_code == 409
-    assert "window" in response.json()["detail"]
-    assert Calendar.objects.filter(pk=target2.pk).exists()
-    assert Holiday.objects.filter(calendar=target2).count() == 3
+    _assert_delete_refused(writer, target2, "window")
 
 
 # --- scope -----------------------------------------------------------------------------------
 
 
 def test_no_key__401_everywhere(anon, target2):
-    for method, url in [
+    calls = [
         ("get", URL),
         ("post", URL),
         ("get", f"{URL}TARGET2/"),
@@ -209,8 +199,8 @@ def test_no_key__401_everywhere(anon, target2):
         ("post", f"{URL}TARGET2/holidays/import"),
         ("get", f"{URL}TARGET2/holidays.ics"),
         ("get", f"{URL}TARGET2/business-days/check?date=2026-04-03"),
-    ]:
-        assert getattr(anon, method)(url, {}, format="json").status_code == 401, (method, url)
+    ]
+    assert_status_everywhere(anon, calls, 401)
     assert Calendar.objects.get(pk=target2.pk).version == 1
 
 
@@ -231,11 +221,7 @@ def test_read_key__writes_403_nothing_changed(reader, target2):
 
 
 def test_institution_key__reads_calendars_never_writes(make_key, client_for, target2):
-    from configuration.services import create_institution
-
-    bank = create_institution(
-        data={"code": "DEUTDEFF", "name": "DB", "country": "DE", "timezone": "Europe/Berlin"}
-    )
+    bank = make_institution("DEUTDEFF", name="DB")
     client = client_for(make_key("bank", institution=bank))
     assert client.get(URL).json()["count"] == 1
     assert client.get(f"{URL}TARGET2/").status_code == 200

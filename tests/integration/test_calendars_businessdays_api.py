@@ -25,13 +25,6 @@ LOCMEM = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_local():
-    calendar_cache.clear_local()
-    yield
-    calendar_cache.clear_local()
-
-
 @pytest.fixture
 def target2(writer):
     """TARGET2 with the ECB holidays of 2026-2028, imported through the API."""

@@ -9,6 +9,7 @@ from icalendar import Calendar as ICalendar
 
 from calendars import services
 from calendars.models import Holiday
+from tests.factories import make_calendar
 
 # Committed writes: warm caches are only kept for committed data (cbpconfig.cache).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,13 +19,9 @@ URL = "/api/v1/calendars/TARGET2/holidays.ics"
 
 @pytest.fixture
 def target2(db):
-    cal = services.create_calendar(
-        data={"code": "TARGET2", "name": "TARGET2", "timezone": "Europe/Berlin"}
+    return make_calendar(
+        "TARGET2", timezone="Europe/Berlin", holidays={"market": "ECB", "years": [2026, 2027]}
     )
-    services.import_holidays(
-        calendar=cal, source=services.holiday_source(market="ECB", years=[2026, 2027])
-    )
-    return cal
 
 
 def events(response):

@@ -21,13 +21,6 @@ from cbpconfig import cache as coherence
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_local():
-    calendar_cache.clear_local()
-    yield
-    calendar_cache.clear_local()
-
-
 @pytest.fixture
 def target2():
     cal = services.create_calendar(data={"code": "TARGET2", "name": "TARGET2"})

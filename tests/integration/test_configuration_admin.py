@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from cbpconfig.models import AuditEntry
 from configuration import services
 from configuration.models import Configuration, ConfigurationValue
+from tests.factories import make_configuration
 
 pytestmark = pytest.mark.django_db
 
@@ -17,39 +18,38 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def bank(db):
-    return services.create_institution(
-        data={"code": "DEUTDEFF", "name": "Deutsche", "country": "DE", "timezone": "Europe/Berlin"}
-    )
-
-
-@pytest.fixture
 def limit(db):
-    return services.create_configuration(
-        data={
-            "key": "payments.limit",
-            "value_type": "integer",
-            "schema": {"type": "integer", "minimum": 0},
-            "default": 10,
-        }
+    return make_configuration(
+        "payments.limit", schema={"type": "integer", "minimum": 0}, default=10
     )
 
 
 @pytest.fixture
 def secret(db, bank):
-    configuration = services.create_configuration(
-        data={
-            "key": "gateway.secret",
-            "value_type": "string",
-            "default": "default-hush",
-            "is_sensitive": True,
-        }
+    configuration = make_configuration(
+        "gateway.secret", "string", default="default-hush", is_sensitive=True
     )
     services.create_value(
         configuration=configuration,
         data={"value": "bank-hush", "institution": bank, "effective_from": T0},
     )
     return configuration
+
+
+def _value_form(value, effective_date="2026-01-01"):
+    """The POST body of a value's change form, opened at version 1."""
+    return {
+        "value": value,
+        "effective_from_0": effective_date,
+        "effective_from_1": "00:00:00",
+        "expected_version": "1",
+    }
+
+
+def _assert_shown_again(response, message):
+    """The form comes back (200, nothing saved) with `message` on it."""
+    assert response.status_code == 200
+    assert message in response.content.decode()
 
 
 @pytest.fixture
@@ -207,17 +207,7 @@ def test_admin_bad_default_and_schema__messages(admin_client, limit):
 def test_admin_value_change__bad_value_message(admin_client, limit):
     value = services.create_value(configuration=limit, data={"value": 1, "effective_from": T0})
     url = f"/admin/configuration/configurationvalue/{value.pk}/change/"
-    response = admin_client.post(
-        url,
-        {
-            "value": "1.5",
-            "effective_from_0": "2026-01-01",
-            "effective_from_1": "00:00:00",
-            "expected_version": "1",
-        },
-    )
-    assert response.status_code == 200
-    assert "not an integer" in response.content.decode()
+    _assert_shown_again(admin_client.post(url, _value_form("1.5")), "not an integer")
     value.refresh_from_db()
     assert value.value == 1
 
@@ -228,9 +218,7 @@ def test_admin_stale_save__refused_with_message(admin_client, limit):
     assert admin_client.get(url).status_code == 200
     # Someone else saves first.
     services.update_configuration(configuration=limit, data={"description": "theirs"})
-    response = admin_client.post(url, opened)
-    assert response.status_code == 200
-    assert "Someone else changed this object" in response.content.decode()
+    _assert_shown_again(admin_client.post(url, opened), "Someone else changed this object")
     limit.refresh_from_db()
     assert limit.description == "theirs"
     assert limit.version == 2
@@ -242,9 +230,7 @@ def test_admin_stale_inline_value__refused_with_message(admin_client, limit):
     opened = _change_form(limit, [_value_row(value)])
     opened["values-0-value"] = "2"
     services.update_value(value=value, data={"value": 3})
-    response = admin_client.post(url, opened)
-    assert response.status_code == 200
-    assert "Someone else changed this object" in response.content.decode()
+    _assert_shown_again(admin_client.post(url, opened), "Someone else changed this object")
     value.refresh_from_db()
     assert value.value == 3
 
@@ -291,15 +277,7 @@ def test_admin_masks_sensitive_values_for_staff_without_permission(limited_staff
 def test_admin_masked_value_saved_back_unchanged(limited_staff_client, secret):
     value = secret.values.get()
     url = f"/admin/configuration/configurationvalue/{value.pk}/change/"
-    response = limited_staff_client.post(
-        url,
-        {
-            "value": '"********"',
-            "effective_from_0": "2026-01-02",
-            "effective_from_1": "00:00:00",
-            "expected_version": "1",
-        },
-    )
+    response = limited_staff_client.post(url, _value_form('"********"', "2026-01-02"))
     assert response.status_code == 302, response.content.decode()[:3000]
     value.refresh_from_db()
     assert value.value == "bank-hush"
@@ -318,16 +296,7 @@ def test_admin_value_nested_too_deep__form_error_not_500(admin_client, db):
     )
     url = f"/admin/configuration/configurationvalue/{value.pk}/change/"
     for depth in (100, 5000):
-        response = admin_client.post(
-            url,
-            {
-                "value": "[" * depth + "]" * depth,
-                "effective_from_0": "2026-01-01",
-                "effective_from_1": "00:00:00",
-                "expected_version": "1",
-            },
-        )
-        assert response.status_code == 200
-        assert "deep" in response.content.decode()
+        response = admin_client.post(url, _value_form("[" * depth + "]" * depth))
+        _assert_shown_again(response, "deep")
     value.refresh_from_db()
     assert value.value == []

@@ -9,6 +9,7 @@ import pytest
 from cbpconfig.models import AuditEntry
 from configuration import services
 from configuration.models import Configuration, ConfigurationValue
+from tests.factories import assert_field_refused, assert_stale_version_refused, make_configuration
 
 pytestmark = pytest.mark.django_db
 
@@ -21,41 +22,19 @@ def values_url(key: str) -> str:
 
 
 @pytest.fixture
-def bank(db):
-    return services.create_institution(
-        data={"code": "DEUTDEFF", "name": "Deutsche", "country": "DE", "timezone": "Europe/Berlin"}
-    )
-
-
-@pytest.fixture
-def other(db):
-    return services.create_institution(
-        data={"code": "BNPAFRPP", "name": "BNP", "country": "FR", "timezone": "Europe/Paris"}
-    )
-
-
-@pytest.fixture
 def limit(db):
-    return services.create_configuration(
-        data={
-            "key": "payments.max_amount",
-            "description": "Largest single payment",
-            "value_type": "integer",
-            "schema": {"type": "integer", "minimum": 0},
-            "default": 100,
-        }
+    return make_configuration(
+        "payments.max_amount",
+        description="Largest single payment",
+        schema={"type": "integer", "minimum": 0},
+        default=100,
     )
 
 
 @pytest.fixture
 def secret(db):
-    return services.create_configuration(
-        data={
-            "key": "gateway.api_secret",
-            "value_type": "string",
-            "default": "default-secret",
-            "is_sensitive": True,
-        }
+    return make_configuration(
+        "gateway.api_secret", "string", default="default-secret", is_sensitive=True
     )
 
 
@@ -182,22 +161,12 @@ def test_list_configurations__filters(reader, limit, secret):
 
 
 def test_update_configuration__key_immutable__400(writer, limit):
-    response = writer.patch(f"{URL}{limit.key}/", {"key": "payments.other"}, format="json")
-    assert response.status_code == 400
-    assert "key" in response.json()
+    assert_field_refused(writer, f"{URL}{limit.key}/", {"key": "payments.other"}, "key")
     assert Configuration.objects.get(pk=limit.pk).key == "payments.max_amount"
 
 
 def test_update_configuration__stale_if_match__412_nothing_changed(writer, limit):
-    ok = writer.patch(
-        f"{URL}{limit.key}/", {"description": "first"}, format="json", HTTP_IF_MATCH='"1"'
-    )
-    assert ok.status_code == 200
-    assert ok["ETag"] == '"2"'
-    stale = writer.patch(
-        f"{URL}{limit.key}/", {"description": "second"}, format="json", HTTP_IF_MATCH='"1"'
-    )
-    assert stale.status_code == 412
+    assert_stale_version_refused(writer, f"{URL}{limit.key}/", "description", "first", "second")
     assert Configuration.objects.get(pk=limit.pk).description == "first"
 
 

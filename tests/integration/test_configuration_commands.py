@@ -13,18 +13,13 @@ from django.core.management.base import CommandError
 from cbpconfig.models import AuditEntry
 from configuration import selectors, services
 from configuration.models import Configuration, ConfigurationValue
+from tests.factories import make_institution
 
 pytestmark = pytest.mark.django_db
 
 
 def T(month: int, day: int = 1) -> datetime:
     return datetime(2026, month, day, tzinfo=UTC)
-
-
-def make_institution(code: str):
-    return services.create_institution(
-        data={"code": code, "name": code, "country": "DE", "timezone": "Europe/Berlin"}
-    )
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from configuration import services
 from configuration.models import Configuration
+from tests.factories import make_configuration, make_institution
 
 # Committed writes: warm caches are only kept for committed data (cbpconfig.cache).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,26 +33,6 @@ def key_url(key: str) -> str:
     return f"/api/v1/configurations/{key}/resolve"
 
 
-def make_institution(code: str):
-    return services.create_institution(
-        data={"code": code, "name": code, "country": "DE", "timezone": "Europe/Berlin"}
-    )
-
-
-@pytest.fixture
-def bank(db):
-    return make_institution("DEUTDEFF")
-
-
-@pytest.fixture
-def other(db):
-    return make_institution("BNPAFRPP")
-
-
-def define(key: str, value_type: str = "integer", **fields) -> Configuration:
-    return services.create_configuration(data={"key": key, "value_type": value_type, **fields})
-
-
 def add(configuration, value, *, institution=None, at: datetime):
     return services.create_value(
         configuration=configuration,
@@ -64,14 +45,14 @@ def timeline(bank, other):
     """limit: global 100 from day 1, 200 from day 10; DEUTDEFF 500 from day 5, 600 from day 20;
     BNPAFRPP 900 from day 30; default 10. flag: default only. orphan: no default, global
     value from day 15 only."""
-    limit = define("payments.limit", default=10)
+    limit = make_configuration("payments.limit", default=10)
     add(limit, 100, at=T(1))
     add(limit, 200, at=T(10))
     add(limit, 500, institution=bank, at=T(5))
     add(limit, 600, institution=bank, at=T(20))
     add(limit, 900, institution=other, at=T(30))
-    define("payments.enabled", "boolean", default=True)
-    orphan = define("payments.orphan", "string")
+    make_configuration("payments.enabled", "boolean", default=True)
+    orphan = make_configuration("payments.orphan", "string")
     add(orphan, "late", at=T(15))
     return limit
 
@@ -271,7 +252,7 @@ def test_resolution__second_request_served_from_cache(reader, timeline, bank):
 
 def test_resolution__deleted_institution__404_even_if_cached(reader, db):
     lonely = make_institution("COBADEFF")
-    define("a.b", default=1)
+    make_configuration("a.b", default=1)
     assert reader.get(inst_url(lonely.code)).status_code == 200
     services.delete_institution(institution=lonely)
     assert reader.get(inst_url(lonely.code)).status_code == 404
@@ -280,7 +261,7 @@ def test_resolution__deleted_institution__404_even_if_cached(reader, db):
 def test_resolution__scheduled_value_takes_effect_at_its_instant_through_cache(reader, bank):
     """A value effective ~2 s from now: the cached answer (Redis in CI, the real clock)
     changes by itself at that instant, with no write in between."""
-    limit = define("payments.limit", default=10)
+    limit = make_configuration("payments.limit", default=10)
     add(limit, 1, at=timezone.now() - timedelta(days=1))
     soon = timezone.now().replace(microsecond=0) + timedelta(seconds=2)
     add(limit, 2, institution=bank, at=soon)
@@ -318,7 +299,7 @@ def test_resolution__explicit_at_within_cached_interval_served_from_cache(reader
 
 def _many_keys(count: int, bank) -> None:
     for number in range(count):
-        configuration = define(f"bulk.key_{number:03d}", default=number)
+        configuration = make_configuration(f"bulk.key_{number:03d}", default=number)
         if number % 2:
             add(configuration, number * 10, at=T(1))
         if number % 3 == 0:

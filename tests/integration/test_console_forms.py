@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 from django.utils import timezone
@@ -20,6 +19,7 @@ from cbpconfig.models import AuditEntry
 from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue
 from tests.integration.test_console_pages import make_estate, role_clients
+from tests.support.forms import opened_form
 from windows.models import ProcessingWindow, WindowOverride
 
 pytestmark = pytest.mark.django_db
@@ -33,66 +33,6 @@ def estate(db):
 @pytest.fixture
 def role_client(db, django_user_model):
     return role_clients(django_user_model)
-
-
-class _Form(HTMLParser):
-    """What submitting the form ``form_id`` unchanged would post."""
-
-    def __init__(self, form_id: str):
-        super().__init__()
-        self.form_id, self.inside, self.select = form_id, False, None
-        self.data: dict[str, list[str]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and a.get("id") == self.form_id:
-            self.inside = True
-        if not self.inside or tag == "template":
-            return
-        name = a.get("name")
-        if name and "disabled" in a and tag in ("input", "select", "textarea"):
-            # A browser posts no disabled field (the typed editors' inputs of other types).
-            self.select = ("disabled", name) if tag != "input" else self.select
-            return
-        if tag == "input" and name:
-            kind = a.get("type", "text")
-            if kind in ("checkbox", "radio") and "checked" not in a:
-                return
-            if kind in ("submit", "button", "file"):
-                return
-            self.data.setdefault(name, []).append(
-                a.get("value", "on" if kind == "checkbox" else "")
-            )
-        elif tag == "textarea" and name:
-            self.data.setdefault(name, []).append("")
-            self.select = ("textarea", name)
-        elif tag == "select" and name:
-            self.select = ("select", name)
-        elif tag == "option" and self.select and self.select[0] == "select" and "selected" in a:
-            self.data.setdefault(self.select[1], []).append(a.get("value", ""))
-
-    def handle_data(self, data):
-        if self.select and self.select[0] == "textarea":
-            self.data[self.select[1]][-1] += data
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        if tag == "textarea" and self.select and self.select[0] == "textarea":
-            # A browser drops the newline that starts a textarea's content.
-            values = self.data[self.select[1]]
-            values[-1] = values[-1].removeprefix("\n")
-        if tag in ("select", "textarea"):
-            self.select = None
-
-
-def opened_form(client, url: str, form_id: str) -> dict[str, list[str]]:
-    response = client.get(url)
-    assert response.status_code == 200, url
-    parser = _Form(form_id)
-    parser.feed(response.content.decode())
-    # An inline's empty template form is not posted by a browser either.
-    return {k: v for k, v in parser.data.items() if "__prefix__" not in k}
 
 
 def with_(form: dict, **fields) -> dict:

@@ -11,6 +11,7 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 
 from cbpconfig.api.renderers import FastJSONRenderer, dumps_plain
+from tests.factories import session
 
 PLAIN = [
     {"a": "x", "b": 1, "c": True, "d": None, "e": [1, "two", False]},
@@ -68,16 +69,7 @@ def test_sessions_and_business_day_lists__no_float__same_bytes(writer):
         "calendar": "TGT",
         "timezone": "Europe/Berlin",
         "payment_type": "SCT",
-        "sessions": [
-            {
-                "label": "day",
-                "weekdays": [1, 2, 3, 4, 5],
-                "opens": "07:00",
-                "opens_day_offset": 0,
-                "closes": "18:00",
-                "closes_day_offset": 0,
-            }
-        ],
+        "sessions": [session()],
     }
     assert writer.post("/api/v1/windows/", window, format="json").status_code == 201
     for url in (

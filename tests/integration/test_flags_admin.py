@@ -8,24 +8,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 
 from cbpconfig.models import AuditEntry
-from configuration.services import create_institution
 from flags import services
 from flags.models import Flag
+from tests.factories import make_institution
 
 pytestmark = pytest.mark.django_db
 
 ADMIN = "/admin/flags/flag/"
 EVALUATE = "/api/v1/flags/evaluate"
-
-
-def _institution(code: str, **extra):
-    data = {"code": code, "name": code, "country": code[4:6], "timezone": "Europe/Berlin"}
-    return create_institution(data={**data, **extra})
-
-
-@pytest.fixture
-def bank(db):
-    return _institution("DEUTDEFF")
 
 
 @pytest.fixture
@@ -94,8 +84,8 @@ def test_autocomplete__institutions(admin_client, bank):
 
 def test_rollout_reach__share_of_active_institutions(admin_client, db):
     codes = ["AAAADEFF", "BBBBDEFF", "CCCCDEFF", "DDDDDEFF"]
-    institutions = [_institution(code) for code in codes]
-    _institution("EEEEDEFF", is_active=False)
+    institutions = [make_institution(code) for code in codes]
+    make_institution("EEEEDEFF", is_active=False)
     flag = services.create_flag(data={"name": "reach", "institutions": institutions[:1]})
     page = admin_client.get(f"{ADMIN}{flag.pk}/change/")
     assert b"25.0% of active institutions (1 of 4)" in page.content
@@ -286,7 +276,7 @@ def test_waffle_command__side_door_still_invalidates_our_cache(
     from django.core.management import call_command
 
     with django_capture_on_commit_callbacks(execute=True):
-        _institution("DEUTDEFF")
+        make_institution("DEUTDEFF")
         services.create_flag(data={"name": "cmd", "everyone": True})
     assert _evaluate(reader)["cmd"]["enabled"] is True
     with django_capture_on_commit_callbacks(execute=True):

@@ -7,28 +7,13 @@ from decimal import Decimal
 import pytest
 
 from cbpconfig.models import AuditEntry
-from configuration.services import create_institution
 from flags import services
 from flags.models import Flag
+from tests.factories import assert_status_everywhere, crud_calls
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/flags/"
-
-
-def _institution(code: str, **extra):
-    data = {"code": code, "name": code, "country": code[4:6], "timezone": "Europe/Berlin"}
-    return create_institution(data={**data, **extra})
-
-
-@pytest.fixture
-def bank(db):
-    return _institution("DEUTDEFF")
-
-
-@pytest.fixture
-def other(db):
-    return _institution("BNPAFRPP")
 
 
 @pytest.fixture
@@ -70,16 +55,16 @@ def test_create__all_fields__201_contract_shape_and_etag(writer, bank, other):
     assert data["version"] == 1
     assert data["created_at"].endswith("Z")
     assert data["updated_at"].endswith("Z")
-    assert set(data) == {
+    assert set(data) == {  # the contract's fields, in alphabetical order
+        "created_at",
+        "environment_overrides",
+        "everyone",
+        "institutions",
         "name",
         "note",
-        "everyone",
         "rollout_percent",
-        "institutions",
-        "environment_overrides",
-        "version",
-        "created_at",
         "updated_at",
+        "version",
     }
 
 
@@ -321,17 +306,11 @@ def test_delete__one_delete_entry(writer, flag):
 
 
 def test_every_endpoint__no_key__401(anon, flag):
-    detail = f"{URL}{flag.name}/"
-    for method, url in [
-        ("get", URL),
-        ("post", URL),
-        ("get", detail),
-        ("put", detail),
-        ("patch", detail),
-        ("delete", detail),
+    calls = [
+        *crud_calls(URL, f"{URL}{flag.name}/"),
         ("get", "/api/v1/flags/evaluate?institution=DEUTDEFF"),
-    ]:
-        assert getattr(anon, method)(url, {}, format="json").status_code == 401, (method, url)
+    ]
+    assert_status_everywhere(anon, calls, 401)
 
 
 def test_write__read_only_platform_key__403_nothing_changed(reader, flag):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from configuration.services import create_institution
 from flags import services
 from flags.models import Flag
+from tests.factories import make_institution
 
 pytestmark = pytest.mark.django_db
 
@@ -16,22 +16,6 @@ BULK = "/ofrep/v1/evaluate/flags"
 
 def single(name: str) -> str:
     return f"/ofrep/v1/evaluate/flags/{name}"
-
-
-def _institution(code: str):
-    return create_institution(
-        data={"code": code, "name": code, "country": code[4:6], "timezone": "Europe/Berlin"}
-    )
-
-
-@pytest.fixture
-def bank(db):
-    return _institution("DEUTDEFF")
-
-
-@pytest.fixture
-def other(db):
-    return _institution("BNPAFRPP")
 
 
 @pytest.fixture
@@ -299,7 +283,7 @@ def test_bulk__query_count_constant(
     reader, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        bank = _institution("DEUTDEFF")
+        bank = make_institution("DEUTDEFF")
         for i in range(50):
             services.create_flag(data={"name": f"f{i:02d}", "institutions": [bank]})
     reader.post(BULK, ctx(), format="json")  # authenticate and load once

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from flags import selectors
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.factories import run_manage
 
 
 def _check(overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CBP_FLAG_OVERRIDES": overrides}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_manage("check", env=env, timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -35,8 +32,8 @@ from cbpconfig.urls import urlpatterns as project_urlpatterns
 from configuration import resolution, services
 from configuration.models import Configuration, ConfigurationValue, Institution
 from flags import services as flag_services
+from tests.factories import run_manage
 
-ROOT = Path(__file__).resolve().parents[2]
 BULK = "/ofrep/v1/evaluate/flags"
 SINGLE = "/ofrep/v1/evaluate/flags/on-for-bank"
 GOOD_OFREP = {"context": {"targetingKey": "DEUTDEFF"}}
@@ -45,13 +42,6 @@ BRACKETS_6KB = "[" * 3072 + "]" * 3072
 
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
-
-
-@pytest.fixture
-def bank(db):
-    return services.create_institution(
-        data={"code": "DEUTDEFF", "name": "Deutsche", "country": "DE", "timezone": "Europe/Berlin"}
-    )
 
 
 @pytest.fixture
@@ -305,6 +295,12 @@ urlpatterns = [
 ]
 
 
+def _assert_html(response, status):
+    """Outside /api/ and /ofrep/ an error keeps Django's HTML page."""
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("text/html")
+
+
 @pytest.mark.django_db
 @pytest.mark.urls(__name__)
 def test_server_error__json_under_api_and_ofrep_html_elsewhere():
@@ -318,9 +314,7 @@ def test_server_error__json_under_api_and_ofrep_html_elsewhere():
     response = client.post("/ofrep/v1/evaluate/flags/my-flag")
     assert response.status_code == 500
     assert response.json()["key"] == "my-flag"
-    response = client.get("/boom")
-    assert response.status_code == 500
-    assert response["Content-Type"].startswith("text/html")
+    _assert_html(client.get("/boom"), 500)
 
 
 @pytest.mark.django_db
@@ -331,9 +325,7 @@ def test_permission_denied__json_under_api_and_ofrep_html_elsewhere():
         "detail": "You do not have permission to perform this action."
     }
     assert client.get("/ofrep/v1/forbidden").json()["errorCode"] == "GENERAL"
-    response = client.get("/forbidden")
-    assert response.status_code == 403
-    assert response["Content-Type"].startswith("text/html")
+    _assert_html(client.get("/forbidden"), 403)
 
 
 @pytest.mark.django_db
@@ -346,9 +338,7 @@ def test_csrf_failure__json_under_api_and_ofrep_html_elsewhere():
     response = client.post("/ofrep/v1/form", {"a": "b"})
     assert response.status_code == 403
     assert response.json()["errorCode"] == "GENERAL"
-    response = client.post("/form", {"a": "b"})
-    assert response.status_code == 403
-    assert response["Content-Type"].startswith("text/html")
+    _assert_html(client.post("/form", {"a": "b"}), 403)
     # The good case: with the token the same POST goes through.
     client.get("/admin/login/")
     token = client.cookies["csrftoken"].value
@@ -435,14 +425,7 @@ def test_load_demo__staging_process__exit_1_one_line():
             "REDIS_URL": "redis://127.0.0.1:1/0",
         }
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "load_demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_manage("load_demo", env=env, timeout=120)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines

@@ -6,32 +6,17 @@ import pytest
 
 from cbpconfig.models import AuditEntry
 from configuration.models import Institution
+from tests.factories import (
+    assert_field_refused,
+    assert_stale_version_refused,
+    assert_status_everywhere,
+    crud_calls,
+)
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/institutions/"
 VALID = {"code": "DEUTDEFF", "name": "Deutsche Bank", "country": "DE", "timezone": "Europe/Berlin"}
-
-
-@pytest.fixture
-def bank(db):
-    from configuration.services import create_institution
-
-    return create_institution(data=dict(VALID))
-
-
-@pytest.fixture
-def other(db):
-    from configuration.services import create_institution
-
-    return create_institution(
-        data={
-            "code": "BNPAFRPP",
-            "name": "BNP Paribas",
-            "country": "FR",
-            "timezone": "Europe/Paris",
-        }
-    )
 
 
 def test_create__platform_write_key__201_with_etag_and_audit(writer):
@@ -54,16 +39,7 @@ def test_list__no_key__401(anon, bank):
 
 
 def test_every_endpoint__no_key__401(anon, bank):
-    detail = f"{URL}{bank.code}/"
-    for method, url in [
-        ("get", URL),
-        ("post", URL),
-        ("get", detail),
-        ("put", detail),
-        ("patch", detail),
-        ("delete", detail),
-    ]:
-        assert getattr(anon, method)(url, {}, format="json").status_code == 401, (method, url)
+    assert_status_everywhere(anon, crud_calls(URL, f"{URL}{bank.code}/"), 401)
     assert Institution.objects.get(pk=bank.pk).version == 1
 
 
@@ -132,19 +108,11 @@ def test_create__duplicate_code__409(writer, bank):
 
 
 def test_update__code_is_immutable__400(writer, bank):
-    response = writer.patch(f"{URL}{bank.code}/", {"code": "COBADEFF"}, format="json")
-    assert response.status_code == 400
-    assert "code" in response.json()
+    assert_field_refused(writer, f"{URL}{bank.code}/", {"code": "COBADEFF"}, "code")
 
 
 def test_update__stale_if_match__412_nothing_changed(writer, bank):
-    ok = writer.patch(f"{URL}{bank.code}/", {"name": "First"}, format="json", HTTP_IF_MATCH='"1"')
-    assert ok.status_code == 200
-    assert ok["ETag"] == '"2"'
-    stale = writer.patch(
-        f"{URL}{bank.code}/", {"name": "Second"}, format="json", HTTP_IF_MATCH='"1"'
-    )
-    assert stale.status_code == 412
+    assert_stale_version_refused(writer, f"{URL}{bank.code}/", "name", "First", "Second")
     assert Institution.objects.get(pk=bank.pk).name == "First"
     assert writer.delete(f"{URL}{bank.code}/", HTTP_IF_MATCH='"1"').status_code == 412
     assert (

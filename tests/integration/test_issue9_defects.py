@@ -13,7 +13,6 @@ browser submits them), with the good case beside each refusal.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -28,6 +27,8 @@ from calendars.models import Calendar
 from cbpconfig.admin import ServiceModelAdmin
 from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue
+from tests.factories import session
+from tests.support.forms import opened_form
 from windows import admin as windows_admin
 from windows import services as window_services
 from windows.models import ProcessingWindow, WindowOverride
@@ -36,19 +37,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 EVERY_DAY = [1, 2, 3, 4, 5, 6, 7]
 TIPS = {"code": "TIPS", "name": "TIPS", "timezone": "Europe/Berlin", "weekend_days": []}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_local_caches():
-    """Compiled windows and built calendars live in process memory; ids repeat across tests."""
-    from calendars.cache import clear_local as clear_calendars
-    from windows.cache import clear_local as clear_windows
-
-    clear_calendars()
-    clear_windows()
-    yield
-    clear_calendars()
-    clear_windows()
 
 
 @pytest.fixture
@@ -61,82 +49,9 @@ def admin_client(superuser):
 # --- a browser's view of an admin form ------------------------------------------------------
 
 
-class _FormFields(HTMLParser):
-    """The fields a browser would submit from the admin's change form (``<form id=...>``)."""
-
-    def __init__(self, form_id: str):
-        super().__init__(convert_charrefs=True)
-        self.form_id = form_id
-        self.inside = False
-        self.data: dict[str, list[str]] = {}
-        self._textarea: str | None = None
-        self._select: tuple[str, bool] | None = None
-        self._select_options: list[tuple[str, bool]] = []
-        self._option: list | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and a.get("id") == self.form_id:
-            self.inside = True
-        if not self.inside:
-            return
-        name = a.get("name")
-        if tag == "input" and name:
-            kind = a.get("type", "text")
-            if kind in ("submit", "button", "image", "reset", "file"):
-                return
-            if kind in ("checkbox", "radio") and "checked" not in a:
-                return
-            self.data.setdefault(name, []).append(
-                a.get("value", "on" if kind == "checkbox" else "")
-            )
-        elif tag == "textarea" and name:
-            self._textarea = name
-            self.data.setdefault(name, []).append("")
-        elif tag == "select" and name:
-            self._select = (name, "multiple" in a)
-            self._select_options = []
-        elif tag == "option" and self._select is not None:
-            self._option = [a.get("value"), "selected" in a, ""]
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self.data[self._textarea][-1] += data
-        if self._option is not None:
-            self._option[2] += data
-
-    def handle_endtag(self, tag):
-        if tag == "form" and self.inside:
-            self.inside = False
-        elif tag == "textarea" and self._textarea is not None:
-            # As a browser does: a newline right after <textarea> is not part of the value.
-            value = self.data[self._textarea][-1]
-            self.data[self._textarea][-1] = value[1:] if value.startswith("\n") else value
-            self._textarea = None
-        elif tag == "option" and self._option is not None:
-            value, selected, text = self._option
-            self._select_options.append((text if value is None else value, selected))
-            self._option = None
-        elif tag == "select" and self._select is not None:
-            name, multiple = self._select
-            chosen = [v for v, selected in self._select_options if selected]
-            if not chosen and not multiple and self._select_options:
-                chosen = [self._select_options[0][0]]
-            if chosen:
-                self.data[name] = chosen
-            self._select = None
-
-
 def _opened_form(client: Client, url: str, model_name: str) -> dict[str, list[str]]:
-    """GET ``url`` and return what submitting its form unchanged would POST."""
-    response = client.get(url)
-    assert response.status_code == 200
-    parser = _FormFields(f"{model_name}_form")
-    parser.feed(response.content.decode())
-    assert parser.data, "no form found"
-    data = dict(parser.data)
-    data["_save"] = ["Save"]
-    return data
+    """GET ``url`` and return what submitting its form unchanged (Save) would POST."""
+    return {**opened_form(client, url, f"{model_name}_form"), "_save": ["Save"]}
 
 
 def _set(form: dict, **fields) -> dict:
@@ -477,15 +392,7 @@ def weekday_window(db):
             "code": "WIRE",
             "name": "Wire",
             "calendar": calendar,
-            "sessions": [
-                {
-                    "label": "day",
-                    "weekdays": [1, 2, 3, 4, 5],
-                    "opens": "21:00",
-                    "opens_day_offset": -1,
-                    "closes": "19:00",
-                }
-            ],
+            "sessions": [session("21:00", "19:00", opens_day_offset=-1)],
         }
     )
     closed = window_services.create_override(

@@ -7,8 +7,6 @@ import gzip
 import io
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,9 +20,9 @@ from cbpconfig.models import AuditEntry
 from cbpconfig.services import create_object
 from configuration.models import Institution
 from configuration.services import create_institution, delete_institution, update_institution
+from tests.factories import environ_without, run_manage
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args) -> str:
@@ -197,15 +195,7 @@ def test_restore__not_an_archive__refused(tmp_path, content):
 def _manage(*args):
     """Run a command as an operator would: a separate process (verify_backup makes and drops a
     scratch database, which the test's own connection may not touch)."""
-    env = {k: v for k, v in os.environ.items() if k != "CBP_TEST_DB_NAME"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_manage(*args, env=environ_without("CBP_TEST_DB_NAME"))
 
 
 def test_verify_backup__restores_into_scratch_database_and_compares(tmp_path, data):
@@ -301,18 +291,8 @@ def test_dbbackup__whole_database_dump_written_and_pruned_after_30_days(tmp_path
 
     db = settings.DATABASES["default"]
     env_url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "dbbackup"],
-        cwd=ROOT,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "CBP_TEST_DB_NAME"},
-            "DATABASE_URL": env_url,
-            "CBP_BACKUP_DIR": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {**environ_without("CBP_TEST_DB_NAME"), "DATABASE_URL": env_url}
+    result = run_manage("dbbackup", env={**env, "CBP_BACKUP_DIR": str(tmp_path)}, timeout=120)
     assert result.returncode == 0, result.stderr
     dumps = [p for p in tmp_path.iterdir() if not p.name.endswith(".metadata")]
     assert len(dumps) == 1
@@ -350,14 +330,7 @@ def _staging_env(secret_key: str) -> dict:
     ],
 )
 def test_preflight__staging__check_deploy_decides(db, secret_key, passes):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "preflight"],
-        cwd=ROOT,
-        env=_staging_env(secret_key),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_manage("preflight", env=_staging_env(secret_key), timeout=120)
     assert (result.returncode == 0) is passes, result.stdout + result.stderr
     assert "ok   database reachable" in result.stdout
     assert "ok   cache reachable" in result.stdout

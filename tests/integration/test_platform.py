@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -20,8 +17,8 @@ from cbpconfig.api.pagination import StrictPageNumberPagination
 from cbpconfig.models import APIKey, AuditEntry
 from configuration.models import Institution
 from configuration.services import create_institution
+from tests.factories import run_manage
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "Vq3x-9fLr_Zp2Wm8Kt5Yb7Nc4Hd6Gj1Ae0Su3Ri9Oo2Lw7Qx-r4Tz8Ue1"
 BANK = {"code": "DEUTDEFF", "name": "Deutsche Bank", "country": "DE", "timezone": "Europe/Berlin"}
 
@@ -251,14 +248,7 @@ def _manage(*args, env=None):
         and (not k.startswith("CBP_") or k == "CBP_TEST_DB_NAME")
     }
     base.update(env or {})
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_manage(*args, env=base, timeout=120)
 
 
 def test_manage__bad_setting__one_line_and_nonzero_exit():

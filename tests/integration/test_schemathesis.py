@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 from calendars import services as calendars
 from cbpconfig.wsgi import application
-from configuration.services import create_institution
+from tests.factories import make_calendar, make_institution
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
@@ -32,18 +32,9 @@ def wsgi_keeps_test_connection():
 
 @pytest.fixture
 def world(db, make_key, wsgi_keeps_test_connection):
-    calendar = calendars.create_calendar(
-        data={"code": "TARGET2", "name": "TARGET2", "timezone": "Europe/Berlin"}
-    )
+    calendar = make_calendar("TARGET2", timezone="Europe/Berlin")
     calendars.create_holiday(calendar=calendar, data={"date": "2026-12-25", "name": "Christmas"})
-    create_institution(
-        data={
-            "code": "DEUTDEFF",
-            "name": "Deutsche Bank",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-        }
-    )
+    make_institution("DEUTDEFF")
     return {"Authorization": f"Api-Key {make_key('fuzz', write=True)}"}
 
 

@@ -156,8 +156,8 @@ def test_browser__admin_docs_and_browsable_api_work_under_the_policy(
 
     wait = WebDriverWait(chrome, 20)
     chrome.get(f"{live_server.url}/admin/login/?next=/admin/")
-    chrome.find_element(By.NAME, "username").send_keys("ops")
-    chrome.find_element(By.NAME, "password").send_keys("browser-pass-1!")
+    for field, value in (("username", "ops"), ("password", "browser-pass-1!")):
+        chrome.find_element(By.NAME, field).send_keys(value)
     chrome.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     wait.until(ec.presence_of_element_located((By.ID, "site-name")))
     assert violations() == []

@@ -1,6 +1,7 @@
 """Processing windows and overrides over the API: shape, scope, validation, versions, audit.
 
-The fixtures here are shared with the other test_windows_* modules (imported there).
+The fixtures here are shared with the other test_windows_* modules (imported there); `bank`
+and `other` come from tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import copy
 import pytest
 
 from cbpconfig.models import AuditEntry
+from tests.factories import make_calendar, session
 from windows.models import ProcessingWindow, WindowOverride, WindowRule
 
 URL = "/api/v1/windows/"
@@ -20,16 +22,7 @@ FEDWIRE = {
     "calendar": "USFED",
     "timezone": "America/New_York",
     "payment_type": "RTGS",
-    "sessions": [
-        {
-            "label": "day",
-            "weekdays": [1, 2, 3, 4, 5],
-            "opens": "21:00",
-            "opens_day_offset": -1,
-            "closes": "19:00",
-            "closes_day_offset": 0,
-        }
-    ],
+    "sessions": [session("21:00", "19:00", opens_day_offset=-1)],
 }
 
 
@@ -39,65 +32,20 @@ def fedwire(**changes):
     return data
 
 
-@pytest.fixture(autouse=True)
-def _fresh_local_caches():
-    """Compiled windows and built calendars live in process memory: start each test clean
-    (tokens could repeat across tests, whose databases are emptied in between)."""
-    from calendars.cache import clear_local as clear_calendars
-    from windows.cache import clear_local as clear_windows
-
-    clear_calendars()
-    clear_windows()
-    yield
-    clear_calendars()
-    clear_windows()
-
-
 @pytest.fixture
 def usfed(db):
     """A US calendar with the US federal holidays of 2026-2027, through the calendars services."""
-    from calendars.services import create_calendar, holiday_source, import_holidays
-
-    calendar = create_calendar(
-        data={"code": "USFED", "name": "US Federal Reserve", "timezone": "America/New_York"}
+    return make_calendar(
+        "USFED",
+        name="US Federal Reserve",
+        timezone="America/New_York",
+        holidays={"country": "US", "years": [2026, 2027]},
     )
-    import_holidays(calendar=calendar, source=holiday_source(country="US", years=[2026, 2027]))
-    return calendar
 
 
 @pytest.fixture
 def target2(db):
-    from calendars.services import create_calendar
-
-    return create_calendar(data={"code": "TARGET2", "name": "TARGET2", "timezone": "Europe/Berlin"})
-
-
-@pytest.fixture
-def bank(db):
-    from configuration.services import create_institution
-
-    return create_institution(
-        data={
-            "code": "DEUTDEFF",
-            "name": "Deutsche Bank",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-        }
-    )
-
-
-@pytest.fixture
-def other_bank(db):
-    from configuration.services import create_institution
-
-    return create_institution(
-        data={
-            "code": "BNPAFRPP",
-            "name": "BNP Paribas",
-            "country": "FR",
-            "timezone": "Europe/Paris",
-        }
-    )
+    return make_calendar("TARGET2", timezone="Europe/Berlin")
 
 
 @pytest.fixture
@@ -121,29 +69,23 @@ def _snapshot():
 # -- create and read -----------------------------------------------------------------------
 
 
-def test_create__fedwire__201_with_rules_etag_and_audit(writer, usfed):
-    response = writer.post(URL, fedwire(), format="json", HTTP_X_REQUEST_ID="win-1")
+def _created(response):
+    """The body of a 201 answer, at version 1 (ETag "1")."""
     assert response.status_code == 201, response.content
     assert response["ETag"] == '"1"'
-    body = response.json()
+    return response.json()
+
+
+def test_create__fedwire__201_with_rules_etag_and_audit(writer, usfed):
+    body = _created(writer.post(URL, fedwire(), format="json", HTTP_X_REQUEST_ID="win-1"))
     assert body["code"] == "FEDWIRE"
     assert body["institution"] is None
     assert body["calendar"] == "USFED"
     assert body["timezone"] == "America/New_York"
     assert body["is_active"] is True
     assert body["version"] == 1
-    assert body["sessions"] == [
-        {
-            "label": "day",
-            "weekdays": [1, 2, 3, 4, 5],
-            "opens": "21:00",
-            "opens_day_offset": -1,
-            "closes": "19:00",
-            "closes_day_offset": 0,
-            "effective_from": None,
-            "effective_until": None,
-        }
-    ]
+    rule = session("21:00", "19:00", opens_day_offset=-1)
+    assert body["sessions"] == [{**rule, "effective_from": None, "effective_until": None}]
     window = ProcessingWindow.objects.get(code="FEDWIRE")
     entry = AuditEntry.objects.get(
         content_type__model="processingwindow", object_pk=str(window.pk), action=0
@@ -221,7 +163,7 @@ def test_list__filters__by_calendar_and_institution(writer, reader, usfed, targe
 
 
 def test_institution_key__sees_platform_and_own_windows_only(
-    writer, make_key, client_for, usfed, bank, other_bank
+    writer, make_key, client_for, usfed, bank, other
 ):
     for code, institution in (("FEDWIRE", None), ("DB-OWN", "DEUTDEFF"), ("BNP-OWN", "BNPAFRPP")):
         response = writer.post(URL, fedwire(code=code, institution=institution), format="json")
@@ -321,6 +263,13 @@ def test_delete__institution_with_window__409(writer, usfed, bank):
 # -- bad input: 400 naming the field, nothing changed ----------------------------------------
 
 
+def _assert_refused(response, field, before):
+    """400 naming `field`, and the windows as they were `before`."""
+    assert response.status_code == 400, response.content
+    assert field in response.json(), response.json()
+    assert _snapshot() == before
+
+
 def _rule(**changes):
     return {**FEDWIRE["sessions"][0], **changes}
 
@@ -376,19 +325,13 @@ BAD_WINDOWS = [
 @pytest.mark.parametrize(("field", "changes"), BAD_WINDOWS)
 def test_create__bad_input__400_naming_field_nothing_stored(writer, usfed, bank, field, changes):
     before = _snapshot()
-    response = writer.post(URL, fedwire(**changes), format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json(), response.json()
-    assert _snapshot() == before
+    _assert_refused(writer.post(URL, fedwire(**changes), format="json"), field, before)
 
 
 @pytest.mark.parametrize(("field", "changes"), BAD_WINDOWS[2:])
 def test_patch__bad_input__400_naming_field_nothing_changed(writer, window, bank, field, changes):
     before = _snapshot()
-    response = writer.patch(f"{URL}FEDWIRE/", changes, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json(), response.json()
-    assert _snapshot() == before
+    _assert_refused(writer.patch(f"{URL}FEDWIRE/", changes, format="json"), field, before)
 
 
 def test_create__rules_overlapping_only_across_spring_forward__400(writer, usfed):
@@ -450,11 +393,14 @@ EARLY_CLOSE = {
 }
 
 
+def _opening_the_day_before(date, opens, closes, reason="test"):
+    """An override of `date` with one session from `opens` on the day before to `closes`."""
+    rule = {"label": "x", "opens": opens, "opens_day_offset": -1, "closes": closes}
+    return {"date": date, "sessions": [rule], "reason": reason}
+
+
 def test_override__create__201_shape_etag_audit(writer, window):
-    response = writer.post(f"{URL}FEDWIRE/overrides/", EARLY_CLOSE, format="json")
-    assert response.status_code == 201, response.content
-    assert response["ETag"] == '"1"'
-    body = response.json()
+    body = _created(writer.post(f"{URL}FEDWIRE/overrides/", EARLY_CLOSE, format="json"))
     assert body["date"] == "2026-12-24"
     assert body["closed"] is False
     assert body["reason"] == "Christmas Eve early close"
@@ -512,11 +458,7 @@ def test_override__overlapping_previous_days_session__400_nothing_stored(writer,
     """Tuesday 2026-03-10 opening at 17:00 on Monday collides with Monday's session (until
     19:00)."""
     before = _snapshot()
-    override = {
-        "date": "2026-03-10",
-        "sessions": [{"label": "x", "opens": "17:00", "opens_day_offset": -1, "closes": "19:00"}],
-        "reason": "test",
-    }
+    override = _opening_the_day_before("2026-03-10", "17:00", "19:00")
     response = writer.post(f"{URL}FEDWIRE/overrides/", override, format="json")
     assert response.status_code == 400, response.content
     assert "overlaps" in " ".join(response.json()["sessions"])
@@ -527,11 +469,7 @@ def test_override__change_that_overlaps_next_day__400_nothing_changed(writer, wi
     assert writer.post(f"{URL}FEDWIRE/overrides/", EARLY_CLOSE, format="json").status_code == 201
     before = _snapshot()
     # 2026-12-23 closing at 22:00 reaches into the 24th's session (opens 21:00 on the 23rd).
-    override = {
-        "date": "2026-12-23",
-        "sessions": [{"label": "x", "opens": "21:00", "opens_day_offset": -1, "closes": "22:00"}],
-        "reason": "test",
-    }
+    override = _opening_the_day_before("2026-12-23", "21:00", "22:00")
     response = writer.post(f"{URL}FEDWIRE/overrides/", override, format="json")
     assert response.status_code == 400
     assert _snapshot() == before
@@ -541,11 +479,7 @@ def test_override__delete_bringing_back_overlap__400_nothing_changed(writer, win
     """A closed Monday lets Tuesday's override open on Monday afternoon; deleting the closure
     would bring back Monday's session underneath it."""
     closed = {"date": "2026-03-09", "closed": True, "reason": "closed"}
-    early = {
-        "date": "2026-03-10",
-        "sessions": [{"label": "x", "opens": "12:00", "opens_day_offset": -1, "closes": "19:00"}],
-        "reason": "early start",
-    }
+    early = _opening_the_day_before("2026-03-10", "12:00", "19:00", "early start")
     assert writer.post(f"{URL}FEDWIRE/overrides/", closed, format="json").status_code == 201
     assert writer.post(f"{URL}FEDWIRE/overrides/", early, format="json").status_code == 201
     before = _snapshot()
@@ -591,10 +525,7 @@ BAD_OVERRIDES = [
 def test_override__bad_input__400_naming_field_nothing_stored(writer, window, field, changes):
     data = {**EARLY_CLOSE, **changes}
     before = _snapshot()
-    response = writer.post(f"{URL}FEDWIRE/overrides/", data, format="json")
-    assert response.status_code == 400, response.content
-    assert field in response.json(), response.json()
-    assert _snapshot() == before
+    _assert_refused(writer.post(f"{URL}FEDWIRE/overrides/", data, format="json"), field, before)
 
 
 def test_override__date_immutable__400(writer, window):

@@ -15,11 +15,8 @@ from tests.integration.test_windows_api import (  # noqa: F401 - fixtures
     EARLY_CLOSE,
     FEDWIRE,
     URL,
-    _fresh_local_caches,
     _rule,
-    bank,
     fedwire,
-    other_bank,
     usfed,
     window,
 )

@@ -9,6 +9,7 @@ import re
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.factories import session
 from tests.proof.world import A, B
 
 # ------------------------------------------------------------------------------ routes
@@ -84,14 +85,7 @@ def fill(route: str, world) -> list[tuple[str, str, bool]]:
 
 # ------------------------------------------------------------------------------ bodies
 
-RULE = {
-    "label": "day",
-    "weekdays": [1, 2, 3, 4, 5],
-    "opens": "07:00",
-    "opens_day_offset": 0,
-    "closes": "18:00",
-    "closes_day_offset": 0,
-}
+RULE = session()
 READ_ONLY_FIELDS = {"version", "created_at", "updated_at", "holidays_until", "id", "source"}
 TEXT_FIELDS = ("name", "note", "description", "reason")
 

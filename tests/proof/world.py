@@ -9,19 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.factories import make_configuration, session
+
 A = "DEUTDEFF"
 B = "BNPAFRPP"
-
-
-def _rule(label="day"):
-    return {
-        "label": label,
-        "weekdays": [1, 2, 3, 4, 5],
-        "opens": "07:00",
-        "opens_day_offset": 0,
-        "closes": "18:00",
-        "closes_day_offset": 0,
-    }
 
 
 @dataclass
@@ -86,16 +77,8 @@ def seed(*, with_keys: bool = True) -> World:
         ("A", "A-WIN", insts["A"]),
         ("B", "B-WIN", insts["B"]),
     ):
-        win = windows.create_window(
-            data={
-                "code": code,
-                "name": f"{owner} window",
-                "calendar": t2,
-                "institution": inst,
-                "payment_type": "SCT",
-                "sessions": [_rule()],
-            }
-        )
+        data = {"code": code, "name": f"{owner} window", "calendar": t2, "institution": inst}
+        win = windows.create_window(data={**data, "payment_type": "SCT", "sessions": [session()]})
         windows.create_override(
             window=win, data={"date": "2026-12-24", "closed": True, "reason": "Christmas Eve"}
         )
@@ -106,15 +89,8 @@ def seed(*, with_keys: bool = True) -> World:
         ("platform", "payments.max_amount", "decimal", "1000000.00"),
         ("platform2", "limits.daily_count", "integer", 100),
     ):
-        configuration.create_configuration(
-            data={
-                "key": key,
-                "description": "proof",
-                "value_type": vtype,
-                "schema": None,
-                "default": default,
-                "is_sensitive": False,
-            }
+        make_configuration(
+            key, vtype, description="proof", schema=None, default=default, is_sensitive=False
         )
         world.configurations[owner] = key
     from configuration.models import Configuration

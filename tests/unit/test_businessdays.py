@@ -124,6 +124,20 @@ def cases(draw, joint: bool) -> Case:
 
 
 JOINT = pytest.mark.parametrize("joint", [False, True], ids=["single", "joint"])
+OFFSETS = st.integers(-200, 200)
+
+
+def drawn(data, joint: bool, offset: int = 0):
+    """A drawn case, the module's calendar of it, NumPy's (None: no business weekday) and the
+    day `offset` days from the case's anchor."""
+    case = data.draw(cases(joint))
+    day = case.anchor + timedelta(days=offset)
+    return case, BusinessCalendar(*case.datas), case.oracle(), day
+
+
+def busday(oracle: np.busdaycalendar | None, d: date) -> bool:
+    """NumPy's answer: is `d` a business day (never, without a business weekday)."""
+    return False if oracle is None else bool(np.is_busday(np_day(d), busdaycal=oracle))
 
 
 # --- property tests against NumPy -------------------------------------------------------------
@@ -131,27 +145,19 @@ JOINT = pytest.mark.parametrize("joint", [False, True], ids=["single", "joint"])
 
 @JOINT
 @PROPERTY
-@given(data=st.data(), offset=st.integers(-200, 200))
+@given(data=st.data(), offset=OFFSETS)
 def test_is_business_day__random_calendar__matches_numpy_is_busday(joint, data, offset):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
-    d = case.anchor + timedelta(days=offset)
-    expected = False if oracle is None else bool(np.is_busday(np_day(d), busdaycal=oracle))
-    assert cal.is_business_day(d) is expected
+    case, cal, oracle, d = drawn(data, joint, offset)
+    assert cal.is_business_day(d) is busday(oracle, d)
 
 
 @JOINT
 @PROPERTY
-@given(data=st.data(), offset=st.integers(-200, 200))
+@given(data=st.data(), offset=OFFSETS)
 def test_check__random_calendar__bool_and_reasons_match_numpy(joint, data, offset):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
-    d = case.anchor + timedelta(days=offset)
+    case, cal, oracle, d = drawn(data, joint, offset)
     ok, reasons = cal.check(d)
-    expected = False if oracle is None else bool(np.is_busday(np_day(d), busdaycal=oracle))
-    assert ok is expected
+    assert ok is busday(oracle, d)
     # One reason per member calendar that, on its own, excludes the day.
     excluding = [
         m.code for m in case.datas if not np.is_busday(np_day(d), busdaycal=case.member_oracle(m))
@@ -173,10 +179,7 @@ def test_check__random_calendar__bool_and_reasons_match_numpy(joint, data, offse
 def test_add__random_calendar_and_convention__matches_numpy_busday_offset(
     joint, data, days, convention
 ):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
-    d = case.anchor
+    case, cal, oracle, d = drawn(data, joint)
     if oracle is None:
         with pytest.raises(BusinessDayError, match="no business days"):
             cal.add(d, days, convention)
@@ -191,14 +194,11 @@ def test_add__random_calendar_and_convention__matches_numpy_busday_offset(
 
 @JOINT
 @PROPERTY
-@given(data=st.data(), offset=st.integers(-200, 200), convention=st.sampled_from(CONVENTIONS))
+@given(data=st.data(), offset=OFFSETS, convention=st.sampled_from(CONVENTIONS))
 def test_adjust__random_calendar_and_convention__matches_numpy_roll(
     joint, data, offset, convention
 ):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
-    d = case.anchor + timedelta(days=offset)
+    case, cal, oracle, d = drawn(data, joint, offset)
     if convention == "unadjusted":
         assert cal.adjust(d, convention) == d
         return
@@ -212,12 +212,9 @@ def test_adjust__random_calendar_and_convention__matches_numpy_roll(
 
 @JOINT
 @PROPERTY
-@given(data=st.data(), offset=st.integers(-200, 200))
+@given(data=st.data(), offset=OFFSETS)
 def test_next_and_previous__random_calendar__match_numpy(joint, data, offset):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
-    d = case.anchor + timedelta(days=offset)
+    case, cal, oracle, d = drawn(data, joint, offset)
     if oracle is None:
         for op in (cal.next, cal.previous):
             with pytest.raises(BusinessDayError):
@@ -239,9 +236,7 @@ def test_next_and_previous__random_calendar__match_numpy(joint, data, offset):
 @PROPERTY
 @given(data=st.data(), span=st.integers(-800, 800))
 def test_count__random_calendar_and_span__matches_numpy_busday_count(joint, data, span):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
+    case, cal, oracle, _ = drawn(data, joint)
     start, end = case.anchor, case.anchor + timedelta(days=span)
     expected = (
         0 if oracle is None else int(np.busday_count(np_day(start), np_day(end), busdaycal=oracle))
@@ -251,11 +246,9 @@ def test_count__random_calendar_and_span__matches_numpy_busday_count(joint, data
 
 @JOINT
 @PROPERTY
-@given(data=st.data(), offset=st.integers(-200, 200), span=st.integers(0, 400))
+@given(data=st.data(), offset=OFFSETS, span=st.integers(0, 400))
 def test_list__random_calendar_and_span__matches_numpy_day_by_day(joint, data, offset, span):
-    case = data.draw(cases(joint))
-    cal = BusinessCalendar(*case.datas)
-    oracle = case.oracle()
+    case, cal, oracle, _ = drawn(data, joint)
     start = case.anchor + timedelta(days=offset)
     end = start + timedelta(days=span)
     days = [start + timedelta(days=i) for i in range(span + 1)]

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from configuration import resolution
 from configuration.resolution import (
     KEY_PATTERN,
     VALUE_TYPES,
@@ -18,8 +19,6 @@ from configuration.resolution import (
     ValueRow,
     next_change_after,
     resolve,
-    resolve_all,
-    resolved_to_dict,
     validate_default,
     validate_key,
     validate_schema,
@@ -140,7 +139,7 @@ def test_resolve__iterator_rows__consumed_once():
 def test_resolve_all__several_definitions__absent_keys_left_out():
     other = Definition(key="other", value_type="string", default=None, version=1)
     third = Definition(key="third", value_type="string", default="x", version=2)
-    result = resolve_all([(DEF, TIMELINE), (other, []), (third, [])], "A", at(25))
+    result = resolution.resolve_all([(DEF, TIMELINE), (other, []), (third, [])], "A", at(25))
     assert result == {
         "payments.limit": Resolved(600, "institution", at(20), 4),
         "third": Resolved("x", "default", None, 2),
@@ -149,7 +148,7 @@ def test_resolve_all__several_definitions__absent_keys_left_out():
 
 def test_resolve_all__naive_at__refused():
     with pytest.raises(ConfigError):
-        resolve_all([], None, datetime(2026, 1, 1))
+        resolution.resolve_all([], None, datetime(2026, 1, 1))
 
 
 # ----------------------------------------------------------------- next change
@@ -177,7 +176,7 @@ def test_next_change_after__naive_at__refused():
 def test_resolved_to_dict__row_value__rfc3339_z():
     plus_one = timezone(timedelta(hours=1))
     resolved = Resolved(5, "global", datetime(2026, 12, 24, 14, 0, tzinfo=plus_one), 2)
-    assert resolved_to_dict(resolved, mask=False) == {
+    assert resolution.resolved_to_dict(resolved, mask=False) == {
         "value": 5,
         "source": "global",
         "effective_from": "2026-12-24T13:00:00Z",
@@ -186,11 +185,14 @@ def test_resolved_to_dict__row_value__rfc3339_z():
 
 
 def test_resolved_to_dict__default__null_effective_from():
-    assert resolved_to_dict(Resolved("x", "default", None, 1), mask=False)["effective_from"] is None
+    assert (
+        resolution.resolved_to_dict(Resolved("x", "default", None, 1), mask=False)["effective_from"]
+        is None
+    )
 
 
 def test_resolved_to_dict__mask__value_hidden():
-    result = resolved_to_dict(Resolved({"secret": 1}, "institution", T0, 1), mask=True)
+    result = resolution.resolved_to_dict(Resolved({"secret": 1}, "institution", T0, 1), mask=True)
     assert result["value"] == "********"
     assert result["source"] == "institution"
 
