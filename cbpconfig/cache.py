@@ -56,6 +56,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Hashable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,7 @@ __all__ = [
     "bump_all",
     "forget",
     "read",
+    "recorder",
     "renew_epoch",
     "token_key",
 ]
@@ -176,6 +178,10 @@ def forget(*names: str) -> None:
 
 # -- readers ---------------------------------------------------------------------------------
 
+# While set (cbpconfig.ready, around one request), every token read is written here: the
+# shared-cache key of each name read and the raw value found (None: nothing may be kept).
+recorder: ContextVar[dict[str, Any] | None] = ContextVar("cbp_token_recorder", default=None)
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -212,7 +218,19 @@ def read(names: Sequence[str], keys: Sequence[str] = ()) -> Snapshot:
             continue
         token = f"{epoch}.{shared}"
         tokens[name] = token
+    recorded = recorder.get()
+    if recorded is not None:
+        _record(recorded, token_keys[0], epoch)
+        for name, key in zip(names, token_keys[1:], strict=True):
+            _record(recorded, key, None if tokens[name] is None else found.get(key))
     return Snapshot(tokens, {k: found[k] for k in keys if k in found})
+
+
+def _record(recorded: dict[str, Any], key: str, value: Any) -> None:
+    # A token that changed between two reads of one request: the answer may mix both.
+    if key in recorded and recorded[key] != value:
+        value = None
+    recorded[key] = value
 
 
 def _install(keys: list[str]) -> dict[str, Any]:

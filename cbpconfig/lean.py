@@ -15,6 +15,8 @@ from the same settings:
   the docs, and API requests authenticated by a session.
 
 The choice is made from the request line and headers only, before Django sees the request.
+A warm hot read on the lean path is answered before either handler, from the answers kept in
+process (:mod:`cbpconfig.ready`), unless ``CBP_READY_RESPONSES`` is false.
 """
 
 from __future__ import annotations
@@ -53,18 +55,28 @@ class LeanHandler(WSGIHandler):
 class Dispatcher:
     """The WSGI application: API-key requests to the lean handler, the rest to the full one."""
 
-    def __init__(self, full: WSGIHandler, lean: WSGIHandler):
+    def __init__(self, full: WSGIHandler, lean: WSGIHandler, *, ready: bool | None = None):
+        from cbpconfig import ready as kept
+
         self.full = full
         self.lean = lean
+        if ready is None:
+            ready = kept.enabled()
+        # The lean handler behind the kept answers (cbpconfig.ready), or the lean handler alone.
+        self.api: Callable[[dict[str, Any], StartResponse], Iterable[bytes]] = (
+            kept.ReadyResponses(lean) if ready else lean
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        handler = self.lean if is_lean(environ) else self.full
-        return handler(environ, start_response)
+        if is_lean(environ):
+            return self.api(environ, start_response)
+        return self.full(environ, start_response)
 
 
-def application() -> Dispatcher:
-    """Build both handlers (call after django.setup(), as get_wsgi_application does)."""
+def application(*, ready: bool | None = None) -> Dispatcher:
+    """Build both handlers (call after django.setup(), as get_wsgi_application does).
+    ``ready``: answer warm hot reads from kept answers (default: CBP_READY_RESPONSES)."""
     from django.core.wsgi import get_wsgi_application
 
     full = get_wsgi_application()
-    return Dispatcher(full, LeanHandler())
+    return Dispatcher(full, LeanHandler(), ready=ready)

@@ -259,6 +259,24 @@ def observe_request(
 ) -> None:
     family = family_of(request.path)
     operation = operation_of(request, family)
+    institution = ""
+    if family in ("api", "ofrep"):
+        institution = institution_var.get() or ""
+        if not institution:
+            institution = "(platform)" if current_actor(request) else "(anonymous)"
+    observe_served(family, operation, institution, status, seconds, received, sent)
+
+
+def observe_served(
+    family: str,
+    operation: str,
+    institution: str,
+    status: int,
+    seconds: float,
+    received: int,
+    sent: int,
+) -> None:
+    """observe_request's counts, from its labels (cbpconfig.ready serves without a request)."""
     _child(HTTP_REQUESTS, family, STATUS_CLASS[status // 100]).inc()
     _child(OPERATION_DURATION, family, operation).observe(seconds)
     if status >= 400:
@@ -267,9 +285,6 @@ def observe_request(
     _child(WORKER_NETWORK, slot, "receive").inc(received)
     _child(WORKER_NETWORK, slot, "transmit").inc(sent)
     if family in ("api", "ofrep"):
-        institution = institution_var.get()
-        if not institution:
-            institution = "(platform)" if current_actor(request) else "(anonymous)"
         _child(INSTITUTION_REQUESTS, institution).inc()
         if status >= 400:
             _child(INSTITUTION_ERRORS, institution, "server" if status >= 500 else "client").inc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import Counter
 
 from cbpconfig.logging import current_request, institution_var
@@ -37,9 +39,17 @@ INSTITUTION_READS.labels(institution=GLOBAL_SCOPE)
 
 
 def operation(kind: str) -> None:
-    OPERATIONS.labels(kind=kind).inc()
+    for count in operation_counters(kind):
+        count()
+
+
+def operation_counters(kind: str) -> tuple[Callable[[], None], ...]:
+    """The counts `operation(kind)` makes now, bound to their labels (for cbpconfig.ready to
+    repeat for each kept answer it serves)."""
+    counters: tuple[Callable[[], None], ...] = (OPERATIONS.labels(kind=kind).inc,)
     if kind == "resolve":
-        INSTITUTION_READS.labels(institution=_resolved_for()).inc()
+        counters += (INSTITUTION_READS.labels(institution=_resolved_for()).inc,)
+    return counters
 
 
 def _resolved_for() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -37,16 +37,44 @@ class FlagNotFound(LookupError):
 MEMO_MAX_ENTRIES = 5000
 
 
+CODE_MAX_LENGTH = Institution._meta.get_field("code").max_length or 11
+
+
+class KnownInstitutions:
+    """Whether an institution code exists, asked of the database once per code for the life
+    of one compiled flag set (its token changes when an institution is created or deleted:
+    flags/signals.py). Loading every code up front made a cold evaluation grow with the
+    number of institutions (3 ms at 10, 7.6 ms at 10,000)."""
+
+    MAX_ENTRIES = 20000
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def __contains__(self, code: object) -> bool:
+        # No stored code is longer than the column or holds U+0000 (which PostgreSQL cannot
+        # even compare: a DataError): such a code is unknown without asking, and not kept.
+        if not isinstance(code, str) or len(code) > CODE_MAX_LENGTH or "\x00" in code:
+            return False
+        known = self._known.get(code)
+        if known is None:
+            known = Institution.objects.filter(code=code).exists()
+            if len(self._known) >= self.MAX_ENTRIES:
+                self._known.clear()
+            self._known[code] = known
+        return known
+
+
 @dataclass(frozen=True)
 class FlagSet:
-    """Every flag's rules, compiled for evaluation, and the codes of all institutions.
+    """Every flag's rules, compiled for evaluation, and which institution codes exist.
 
     `memo` keeps each institution's answer for the life of this compiled set: evaluation is
     deterministic, so the hot read costs a dictionary lookup after the first request."""
 
     rules: tuple[rollout.FlagRule, ...]  # ordered by name
     by_name: Mapping[str, rollout.FlagRule]
-    institutions: frozenset[str]
+    institutions: Container[str]  # KnownInstitutions (a set of codes in tests)
     index: Mapping[str, int] = field(default_factory=dict)  # name -> position in `rules`
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -127,7 +155,8 @@ def _overrides_of(stored: object) -> dict[str, bool]:
 
 
 def load_flag_set() -> FlagSet:
-    """Compile every flag from the database (three queries, whatever the number of flags)."""
+    """Compile every flag from the database (two queries, whatever the number of flags or
+    institutions; an institution's existence is asked when it is first evaluated)."""
     targets: dict[int, set[str]] = defaultdict(set)
     through = Flag.institutions.through
     for flag_id, code in through.objects.values_list("flag_id", "institution__code"):
@@ -147,11 +176,10 @@ def load_flag_set() -> FlagSet:
             "pk", "name", "everyone", "rollout_percent", "environment_overrides", "version"
         )
     )
-    codes = frozenset(Institution.objects.values_list("code", flat=True))
     return FlagSet(
         rules=rules,
         by_name=MappingProxyType({rule.name: rule for rule in rules}),
-        institutions=codes,
+        institutions=KnownInstitutions(),
         index=MappingProxyType({rule.name: i for i, rule in enumerate(rules)}),
     )
 

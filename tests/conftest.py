@@ -37,12 +37,14 @@ def pytest_collection_modifyitems(config, items):
 def _clear_in_process_caches() -> None:
     """Database ids and versions repeat across tests, so per-process copies must go too."""
     from calendars.cache import clear_local as clear_calendars
+    from cbpconfig.ready import clear as clear_ready
     from flags.cache import clear_local as clear_flags
     from windows.cache import clear_local as clear_windows
 
     clear_calendars()
     clear_flags()
     clear_windows()
+    clear_ready()
 
 
 def pytest_configure(config):
@@ -52,7 +54,8 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_keys():
-    """Each test starts with an empty cache and no remembered API keys."""
+    """Each test starts with an empty cache and no remembered API keys, and leaves no
+    in-process cache behind."""
     from cbpconfig.api.authentication import forget_keys
     from cbpconfig.api.throttling import reset_local_counts
 
@@ -62,6 +65,7 @@ def _fresh_cache_and_keys():
     _clear_in_process_caches()
     yield
     forget_keys()
+    _clear_in_process_caches()
 
 
 @pytest.fixture

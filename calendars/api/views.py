@@ -43,6 +43,7 @@ from calendars.businessdays import (
 )
 from calendars.ical import FeedHoliday, holidays_feed
 from calendars.models import CALENDAR_CODE_PATTERN, Calendar, Holiday
+from cbpconfig import ready
 from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.params import (
@@ -327,6 +328,8 @@ class BusinessDayView(APIView):
         cal, token = resolve_calendar(codes)
         params = self.params(request)
         etag = digest_etag(token, self.operation, *params)
+        # A function of the calendars' tokens and the parameters: kept (cbpconfig.ready).
+        ready.keep(lambda: metrics.businessday_request(self.operation))
 
         def answer():
             try:

@@ -2,7 +2,10 @@
 
 Keys are stored hashed (djangorestframework-api-key). Verifying one costs a query and a hash,
 so a verified key is remembered in process for a few seconds (CBP_API_KEY_CACHE_SECONDS);
-a revoked key stops working within that time.
+a revoked key stops working within that time. Each remembered key also carries the generation
+token of the keys (:data:`KEYS`, bumped by every save or delete of a key) read before it was
+verified: the ready-response path (cbpconfig.ready) trusts a remembered key only while that
+token is current, so there a revocation is seen by the next request on every worker.
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework import authentication, exceptions
 
+from cbpconfig import cache as coherence
 from cbpconfig.logging import set_institution
 from cbpconfig.models import APIKey
 
 if TYPE_CHECKING:  # DRF's settings import this module (DEFAULT_AUTHENTICATION_CLASSES)
     from rest_framework.request import Request
 
-_CACHE: dict[str, tuple[float, KeyInfo]] = {}
+# sha256 of the raw key -> (remembered until (monotonic), the key, the keys' token read before it
+# was verified, its expiry as a Unix time or None)
+_CACHE: dict[str, tuple[float, KeyInfo, str | None, float | None]] = {}
 _LOCK = threading.Lock()
 _MAX_ENTRIES = 10000
+KEYS = "apikeys"  # the coherence name of every API key (cbpconfig.cache)
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,25 @@ def forget_keys() -> None:
         _CACHE.clear()
 
 
+def digest_of(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def remembered(digest: str) -> tuple[KeyInfo, str | None, float | None] | None:
+    """A key verified in this process (whatever its age): the key, the keys' token it was
+    verified under, its expiry (Unix time) or None."""
+    hit = _CACHE.get(digest)
+    return None if hit is None else (hit[1], hit[2], hit[3])
+
+
+def forget_key(digest: str) -> None:
+    """Verify this key again on its next use (its token is no longer current)."""
+    with _LOCK:
+        _CACHE.pop(digest, None)
+
+
 def _lookup(raw_key: str) -> KeyInfo | None:
-    digest = hashlib.sha256(raw_key.encode()).hexdigest()
+    digest = digest_of(raw_key)
     now = time.monotonic()
     hit = _CACHE.get(digest)
     if hit is not None and hit[0] > now:
@@ -90,6 +114,9 @@ def _lookup(raw_key: str) -> KeyInfo | None:
     prefix, dot, _ = raw_key.partition(".")
     if not dot:
         return None
+    # The keys' token is read before the key: a revocation committed after this read gives
+    # the keys a new token, under which this verification is never trusted.
+    token = coherence.read([KEYS]).token(KEYS)
     key = (
         APIKey.objects.filter(revoked=False)
         .select_related("institution")
@@ -106,10 +133,11 @@ def _lookup(raw_key: str) -> KeyInfo | None:
         can_write=key.can_write and key.institution_id is None,
     )
     ttl = getattr(settings, "CBP_API_KEY_CACHE_SECONDS", 5)
+    expiry = key.expiry_date.timestamp() if key.expiry_date is not None else None
     with _LOCK:
         if len(_CACHE) >= _MAX_ENTRIES:
             _CACHE.clear()
-        _CACHE[digest] = (now + ttl, info)
+        _CACHE[digest] = (now + ttl, info, token, expiry)
     return info
 
 

@@ -14,7 +14,9 @@ rest of the service (serializers, JSON Schema validation, the audit log) can wal
   number too large for a double (``1e400``), which Python would read as infinity.
 - A string (or object key) holding a lone UTF-16 surrogate (``"\\ud800"``) is refused: it is
   no Unicode text, and PostgreSQL can store it neither in ``text`` nor in ``jsonb``; so is one
-  holding U+0000 (``"\\u0000"``), which neither can hold either.
+  holding U+0000 (``"\\u0000"``), which neither can hold either. OFREP's views pass
+  ``refuse_nul=False``: an evaluation context is read, never stored, and the OFREP
+  specification lets it carry any attributes, so a NUL there is no reason to refuse it.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
-    """Decode one JSON document from a request body, within the size and depth limits."""
+def parse_json_body(raw: bytes, encoding: str = "utf-8", *, refuse_nul: bool = True) -> Any:
+    """Decode one JSON document from a request body, within the size and depth limits;
+    ``refuse_nul=False`` for a body that is only read, never stored (OFREP)."""
     limit = max_body_bytes()
     if limit is not None and len(raw) > limit:
         raise BodyTooLarge(f"The body is larger than the limit of {limit} bytes.")
@@ -88,7 +91,7 @@ def parse_json_body(raw: bytes, encoding: str = "utf-8") -> Any:
             "JSON parse error - a string holds a lone UTF-16 surrogate (such as \\ud800), "
             "which is not Unicode text."
         )
-    if _has_string_matching(data, _NUL):
+    if refuse_nul and _has_string_matching(data, _NUL):
         raise BodyParseError(
             "JSON parse error - a string holds U+0000 (\\u0000), which cannot be stored."
         )

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
+from cbpconfig import ready
 from cbpconfig.api.etag import conditional_response
 from cbpconfig.api.params import query_datetime
 from cbpconfig.api.permissions import institution_for, institution_scope
@@ -216,6 +217,8 @@ class InstitutionConfigurationView(APIView):
         except selectors.UnknownInstitution:
             raise _no_institution(code) from None
         metrics.operation("resolve")
+        if at is not None:  # a fixed instant: a function of the generation (cbpconfig.ready)
+            ready.keep(*metrics.operation_counters("resolve"))
         body = b"".join(
             (
                 b'{"institution":',
@@ -281,4 +284,6 @@ class ConfigurationResolveView(APIView):
                 f"{key} has no value for {code or 'the global scope'} at "
                 f"{rfc3339(at or now)} and no default."
             )
+        if at is not None:  # a fixed instant: a function of the generation (cbpconfig.ready)
+            ready.keep(*metrics.operation_counters("resolve"))
         return _send(request, answer.etag, answer.body)

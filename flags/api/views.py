@@ -16,6 +16,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cbpconfig import ready
 from cbpconfig.api.etag import conditional_response, digest_etag
 from cbpconfig.api.exceptions import reject
 from cbpconfig.api.params import query_value
@@ -159,6 +160,9 @@ class FlagEvaluationView(APIView):
         except selectors.UnknownInstitution:
             raise exceptions.NotFound("No such institution.") from None
         metrics.record_batch(evaluation.pairs)
+        # A function of the flags' token and the institution: kept (cbpconfig.ready).
+        pairs = evaluation.pairs
+        ready.keep(lambda: metrics.record_batch(pairs))
         # The answer is memoised per institution, so is its rendering (same dict every time).
         return _answer(request, evaluation, "evaluate", _evaluate_data)
 
@@ -222,9 +226,10 @@ class _OFREPView(APIView):
             raise OFREPError(PARSE_ERROR, "The body is too large.") from None
         if raw.strip():
             # The project's one JSON parser (size and depth limits), on the raw body so that a
-            # body sent without a JSON content type is still evaluated.
+            # body sent without a JSON content type is still evaluated. The context is read,
+            # never stored: a U+0000 in it is no reason to refuse (OFREP allows any attributes).
             try:
-                body = parse_json_body(raw)
+                body = parse_json_body(raw, refuse_nul=False)
             except BodyError as exc:
                 raise OFREPError(PARSE_ERROR, str(exc)) from None
         else:
