@@ -20,12 +20,9 @@ from django.utils.html import format_html
 
 from calendars import holiday_catalog, selectors, services
 from calendars.businessdays import BusinessCalendar
+from calendars.forms import HolidaySourceForm
 from calendars.models import Calendar, Holiday
-from cbpconfig.admin import (
-    ServiceModelAdmin,
-    VersionedAdminForm,
-    add_refusal,
-)
+from cbpconfig.admin import ServiceModelAdmin, VersionedAdminForm
 from cbpconfig.console.widgets import WeekdayCheckboxes
 from cbpconfig.dates import SUPPORTED_YEARS, WEEKDAY_ABBREVIATIONS
 
@@ -86,7 +83,7 @@ def _choices(codes) -> list[tuple[str, str]]:
     return [("", "---------")] + [(c, c) for c in sorted(codes)]
 
 
-class HolidayImportForm(forms.Form):
+class HolidayImportForm(HolidaySourceForm):
     """Either a country (optionally a subdivision) or a financial market, and years."""
 
     country = forms.ChoiceField(required=False, help_text="ISO country code, e.g. US or DE.")
@@ -96,25 +93,12 @@ class HolidayImportForm(forms.Form):
     market = forms.ChoiceField(
         required=False, help_text="Financial market: ECB is TARGET2, NYSE, ..."
     )
-    years = forms.CharField(
-        max_length=100, help_text="A year, a range such as 2026-2030, or 2026,2028."
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Countries by name, once each (the package also lists GBR and UK for GB).
         self.fields["country"].choices = [("", "---------"), *holiday_catalog.countries()]
         self.fields["market"].choices = [("", "---------"), *holiday_catalog.markets()]
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            cleaned["source"] = services.holiday_source_from(cleaned)
-        except ValidationError as exc:
-            add_refusal(self, exc)
-        return cleaned
 
 
 # --- calendars -------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from calendars import holiday_catalog
 from calendars import services as calendar_services
+from calendars.forms import HolidaySourceForm
 from calendars.models import Calendar, Holiday
-from cbpconfig.admin import add_refusal
 from cbpconfig.console import history
 from cbpconfig.dates import SUPPORTED_YEARS
 from configuration.models import Configuration, Institution
@@ -162,16 +162,13 @@ def change_log(request: HttpRequest) -> HttpResponse:
 # -- calendars: the holiday import and the year view's clicks --------------------------------
 
 
-class CalendarImportForm(forms.Form):
+class CalendarImportForm(HolidaySourceForm):
     """A country (by name, once each) and one of its subdivisions, or a financial market, and
     the years. Validated by the import service's own rules."""
 
     country = forms.ChoiceField(required=False)
     subdivision = forms.ChoiceField(required=False)
     market = forms.ChoiceField(required=False, label="or a financial market")
-    years = forms.CharField(
-        max_length=100, help_text="A year, a range such as 2026-2030, or 2026,2028."
-    )
 
     def __init__(self, *args: Any, country: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -187,16 +184,6 @@ class CalendarImportForm(forms.Form):
             ],
         )
         _choices(self, "market", [("", "— none —"), *holiday_catalog.markets()])
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if self.errors:
-            return cleaned
-        try:
-            cleaned["source"] = calendar_services.holiday_source_from(cleaned)
-        except ValidationError as exc:
-            add_refusal(self, exc)
-        return cleaned
 
 
 def calendar_import(request: HttpRequest, pk: int) -> HttpResponse:

@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pip_audit_check import normalise  # scripts/ is sys.path[0] when run as a script
+from pip_audit_check import (  # scripts/ is sys.path[0] when run as a script
+    installed_distributions,
+    normalise,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "security" / "advisories.json"
@@ -78,14 +81,7 @@ def requirement_names(path: Path, seen: set[Path] | None = None) -> set[str]:
 
 
 def installed_names(python: str) -> set[str]:
-    done = subprocess.run(
-        [python, "-m", "pip", "list", "--format", "json", "--exclude-editable"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return {normalise(entry["name"]) for entry in json.loads(done.stdout)}
+    return {normalise(dist["name"]) for dist in installed_distributions(python)}
 
 
 def _git(repo: Path, *args: str, data: bytes | None = None) -> bytes:

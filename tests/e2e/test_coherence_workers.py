@@ -22,6 +22,7 @@ from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue, Institution
 from flags import services as flag_services
 from flags.models import Flag
+from tests.factories import make_institution
 from tests.support.servers import gunicorn, services_env
 from tests.support.web import fetch as http
 from windows import services as window_services
@@ -43,14 +44,7 @@ PARALLEL = 8  # requests per read and round, two at a time, so both workers answ
 @pytest.fixture
 def world(make_key):
     """Committed data for every hot read, and the keys to read and write it."""
-    bank = configuration_services.create_institution(
-        data={
-            "code": "DEUTDEFF",
-            "name": "Deutsche Bank",
-            "country": "DE",
-            "timezone": "Europe/Berlin",
-        }
-    )
+    bank = make_institution("DEUTDEFF")
     calendar_services.create_calendar(data={"code": "TGT", "name": "Test", "timezone": "UTC"})
     window_services.create_window(
         data={

@@ -28,7 +28,7 @@ from cbpconfig.audit import system_actor
 from cbpconfig.models import APIKey, AuditEntry
 from configuration import services as configuration_services
 from tests.e2e import conftest as e2e
-from tests.integration.test_console_pages import ensure_roles, make_estate
+from tests.factories import ensure_roles, make_estate
 from tests.support.servers import services_env
 from windows.models import ProcessingWindow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import make_institution
+from tests.factories import make_estate, make_institution, role_clients
 
 
 @pytest.fixture
@@ -17,3 +17,15 @@ def bank(db):
 def other(db):
     """BNPAFRPP, BNP Paribas (FR, Europe/Paris), through the services."""
     return make_institution("BNPAFRPP")
+
+
+@pytest.fixture
+def estate(db):
+    """The console's small estate (tests.factories.make_estate), through the services."""
+    return make_estate()
+
+
+@pytest.fixture
+def role_client(db, django_user_model):
+    """role_client("Auditor") -> a logged-in Client of a staff user in that console role."""
+    return role_clients(django_user_model)

@@ -18,28 +18,10 @@ from cbpconfig.audit import system_actor
 from cbpconfig.models import AuditEntry
 from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue
-from tests.integration.test_console_pages import make_estate, role_clients
-from tests.support.forms import opened_form
+from tests.support.forms import opened_form, with_fields
 from windows.models import ProcessingWindow, WindowOverride
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def estate(db):
-    return make_estate()
-
-
-@pytest.fixture
-def role_client(db, django_user_model):
-    return role_clients(django_user_model)
-
-
-def with_(form: dict, **fields) -> dict:
-    out = dict(form)
-    for name, value in fields.items():
-        out[name.replace("__", "-")] = value if isinstance(value, list) else [value]
-    return out
 
 
 # -- weekdays and time zones ---------------------------------------------------------------
@@ -52,12 +34,12 @@ def test_calendar_form__weekend_as_boxes_zone_as_picker(role_client):
     assert '<select name="timezone"' in page
     assert '<option value="Europe/Berlin">' in page
     form = opened_form(editor, "/admin/calendars/calendar/add/", "calendar_form")
-    form = with_(form, code="TIPS", name="TIPS", timezone="Europe/Berlin", weekend_days=[])
+    form = with_fields(form, code="TIPS", name="TIPS", timezone="Europe/Berlin", weekend_days=[])
     form["weekend_days-present"] = ["1"]
     form["_save"] = ["Save"]
     assert editor.post("/admin/calendars/calendar/add/", form).status_code == 302
     assert Calendar.objects.get(code="TIPS").weekend_days == []
-    form = with_(
+    form = with_fields(
         opened_form(editor, "/admin/calendars/calendar/add/", "calendar_form"),
         code="T2",
         name="T2",
@@ -77,7 +59,7 @@ def test_window_form__rules_as_rows_with_day_offsets(role_client, estate):
     url = "/admin/windows/processingwindow/add/"
     form = opened_form(editor, url, "processingwindow_form")
     assert form["sessions-TOTAL"] == ["2"]  # a usual day, and a blank row for one more
-    form = with_(
+    form = with_fields(
         form,
         code="FEDWIRE",
         name="Fedwire",
@@ -90,8 +72,8 @@ def test_window_form__rules_as_rows_with_day_offsets(role_client, estate):
         sessions__0__closes="19:00",
         sessions__0__closes_day_offset="0",
         sessions__0__effective_from="2026-03-08",
+        _save="Save",
     )
-    form["_save"] = ["Save"]
     response = editor.post(url, form)
     assert response.status_code == 302, response.content.decode()[-3000:]
     window = ProcessingWindow.objects.get(code="FEDWIRE")
@@ -122,11 +104,11 @@ def test_window_form__bad_rule__refused_on_the_form(role_client, estate):
     editor = role_client("Operations editor")
     window = estate["window"]
     url = f"/admin/windows/processingwindow/{window.pk}/change/"
-    form = with_(
+    form = with_fields(
         opened_form(editor, url, "processingwindow_form"),
         sessions__0__closes="25:00",
+        _save="Save",
     )
-    form["_save"] = ["Save"]
     response = editor.post(url, form)
     assert response.status_code == 200
     assert "errorlist" in response.content.decode()
@@ -156,7 +138,7 @@ def test_preview__early_close__difference_on_the_form_rows_kept_nothing_saved(ro
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
     total = int(form["overrides-TOTAL_FORMS"][0])
     row = f"overrides-{total}"
-    form = with_(
+    form = with_fields(
         form,
         overrides__TOTAL_FORMS=str(total + 1),
         description="typed, not saved",
@@ -196,9 +178,12 @@ def test_preview__refused_form__errors_and_no_difference(role_client, estate):
     editor = role_client("Operations editor")
     window = estate["window"]
     url = f"/admin/windows/processingwindow/{window.pk}/change/"
-    form = with_(opened_form(editor, url, "processingwindow_form"), sessions__0__opens="")
-    form["sessions-0-closes"] = [""]
-    form["_preview"] = ["Preview"]
+    form = with_fields(
+        opened_form(editor, url, "processingwindow_form"),
+        sessions__0__opens="",
+        sessions__0__closes="",
+        _preview="Preview",
+    )
     response = editor.post(url, form)
     assert response.status_code == 200
     assert "The form would be refused" in response.content.decode()
@@ -249,13 +234,15 @@ def test_value_inputs__integer_saved_as_a_number(role_client, estate):
     limit = estate["limit"]
     value = ConfigurationValue.objects.get(configuration=limit, institution__isnull=True)
     url = f"/admin/configuration/configurationvalue/{value.pk}/change/"
-    form = with_(opened_form(editor, url, "configurationvalue_form"), value="750")
-    form["_save"] = ["Save"]
+    form = with_fields(
+        opened_form(editor, url, "configurationvalue_form"), value="750", _save="Save"
+    )
     assert editor.post(url, form).status_code == 302
     value.refresh_from_db()
     assert value.value == 750
-    form = with_(opened_form(editor, url, "configurationvalue_form"), value="-5")
-    form["_save"] = ["Save"]
+    form = with_fields(
+        opened_form(editor, url, "configurationvalue_form"), value="-5", _save="Save"
+    )
     response = editor.post(url, form)
     assert response.status_code == 200
     assert "minimum" in response.content.decode() or "less than" in response.content.decode()
@@ -273,13 +260,13 @@ def test_configuration_default__typed_input_following_the_type_chosen(role_clien
         r'data-kind="integer" hidden><input type="number" step="1" name="default"', page
     )
     assert re.search(r'data-kind="boolean" hidden><select name="default" disabled', page)
-    form = with_(
+    form = with_fields(
         opened_form(configurator, url, "configuration_form"),
         key="payments.fee",
         value_type="decimal",
         default="12.50",
+        _save="Save",
     )
-    form["_save"] = ["Save"]
     response = configurator.post(url, form)
     assert response.status_code == 302, response.context["errors"]
     fee = Configuration.objects.get(key="payments.fee")
@@ -292,8 +279,9 @@ def test_configuration_default__typed_input_following_the_type_chosen(role_clien
     url = f"/admin/configuration/configuration/{greeting.pk}/change/"
     page = configurator.get(url).content.decode()
     assert re.search(r'<input type="text" name="default" size="40" value="Hello"', page)
-    form = with_(opened_form(configurator, url, "configuration_form"), default="Good morning")
-    form["_save"] = ["Save"]
+    form = with_fields(
+        opened_form(configurator, url, "configuration_form"), default="Good morning", _save="Save"
+    )
     assert configurator.post(url, form).status_code == 302
     greeting.refresh_from_db()
     assert greeting.default == "Good morning"
@@ -314,7 +302,7 @@ def test_value_add_page__typed_by_the_configuration_chosen(role_client, estate):
         greeting = configuration_services.create_configuration(
             data={"key": "bank.greeting", "value_type": "string"}
         )
-    form = with_(
+    form = with_fields(
         opened_form(editor, f"{url}?configuration={greeting.pk}", "configurationvalue_form"),
         value="Guten Tag",
     )
@@ -461,7 +449,7 @@ def test_stale_save__shows_what_changed_keeps_input__reapplied_on_request(role_c
             data={"name": "TARGET2 (ECB)"},
             expected_version=1,
         )
-    mine = with_(form, description="my note")
+    mine = with_fields(form, description="my note")
     mine["_save"] = ["Save"]
     response = editor.post(url, mine)
     assert response.status_code == 200
@@ -494,7 +482,7 @@ def test_stale_save__reapply_over_an_older_version__refused_again(role_client, e
         calendar_services.update_calendar(
             calendar=current, data={"name": name}, expected_version=current.version
         )
-    mine = with_(form, description="x", _reapply_over_version="2")
+    mine = with_fields(form, description="x", _reapply_over_version="2")
     mine["_save"] = ["Save"]
     response = editor.post(url, mine)
     assert response.status_code == 200  # it is at version 3 now: look again
@@ -505,8 +493,7 @@ def test_history_entries__json_of_changes_never_leaks_expected_version(role_clie
     editor = role_client("Operations editor")
     calendar = estate["calendar"]
     url = f"/admin/calendars/calendar/{calendar.pk}/change/"
-    form = with_(opened_form(editor, url, "calendar_form"), name="Renamed")
-    form["_save"] = ["Save"]
+    form = with_fields(opened_form(editor, url, "calendar_form"), name="Renamed", _save="Save")
     assert editor.post(url, form).status_code == 302
     page = editor.get(f"/admin/calendars/calendar/{calendar.pk}/history/").content.decode()
     assert "expected_version" not in page

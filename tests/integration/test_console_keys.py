@@ -10,19 +10,8 @@ from rest_framework.test import APIClient
 
 from cbpconfig.api.authentication import forget_keys
 from cbpconfig.models import APIKey, AuditEntry
-from tests.integration.test_console_pages import make_estate, role_clients
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def estate(db):
-    return make_estate()
-
-
-@pytest.fixture
-def role_client(db, django_user_model):
-    return role_clients(django_user_model)
 
 
 ADD = "/admin/cbpconfig/apikey/add/"

@@ -1,16 +1,15 @@
 """The operations console (issue 13): landing page, environment banner, menu, roles, the home
 page's "what needs my attention", the institution page, history and the change log.
 
-The fixtures here (a small estate, users in each role) are shared with the other
-test_console_* modules (imported there).
+The estate and the users in each role are tests.factories.make_estate and role_clients,
+the fixtures ``estate`` and ``role_client`` of tests/integration/conftest.py.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -18,164 +17,18 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from calendars import services as calendar_services
 from cbpconfig.audit import system_actor
 from configuration import services as configuration_services
-from flags import services as flag_services
-from windows import services as window_services
+from tests.factories import (
+    AUDITOR_MIGRATION_NAME,
+    CONSOLE_ROLES,
+    ROLES_MIGRATION_NAME,
+    ensure_roles,
+)
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("Operations editor", "Configuration administrator", "Auditor", "API-key administrator")
-PASSWORD = "console-pass-1!"
-
-
-def closing_soon_rule(now: datetime, minutes: int = 30) -> dict:
-    """A daily rule (UTC) whose session of today's business date closes ``minutes`` after
-    ``now`` and opened three hours before it."""
-    business_date = now.date()
-    opens, closes = now - timedelta(hours=3), now + timedelta(minutes=minutes)
-    return {
-        "label": "day",
-        "weekdays": [1, 2, 3, 4, 5, 6, 7],
-        "opens": opens.strftime("%H:%M:%S"),
-        "opens_day_offset": (opens.date() - business_date).days,
-        "closes": closes.strftime("%H:%M:%S"),
-        "closes_day_offset": (closes.date() - business_date).days,
-    }
-
-
-def make_estate() -> dict:
-    """A calendar open every day (holidays of this year only), an institution, a window that
-    closes in 30 minutes with an override in two days, configurations (one sensitive, one
-    value scheduled in three days), a flag in partial rollout — each written by a command."""
-    now = timezone.now()
-    today = now.date()
-    with system_actor("seed"):
-        calendar = calendar_services.create_calendar(
-            data={"code": "TARGET2", "name": "TARGET2", "timezone": "UTC", "weekend_days": []}
-        )
-        calendar_services.create_holiday(
-            calendar=calendar, data={"date": date(today.year, 12, 31), "name": "Year end"}
-        )
-        bank = configuration_services.create_institution(
-            data={
-                "code": "DEUTDEFF",
-                "name": "Deutsche Bank",
-                "country": "DE",
-                "timezone": "Europe/Berlin",
-                "calendar": calendar,
-            }
-        )
-        window = window_services.create_window(
-            data={
-                "code": "SCT-INST",
-                "name": "SEPA instant",
-                "calendar": calendar,
-                "timezone": "UTC",
-                "institution": bank,
-                "sessions": [closing_soon_rule(now)],
-            }
-        )
-        window_services.create_override(
-            window=window,
-            data={"date": today + timedelta(days=2), "closed": True, "reason": "Staff outing"},
-        )
-        limit = configuration_services.create_configuration(
-            data={
-                "key": "payments.limit",
-                "value_type": "integer",
-                "schema": {"type": "integer", "minimum": 0},
-                "default": 10,
-            }
-        )
-        configuration_services.create_value(
-            configuration=limit,
-            data={"value": 500, "institution": None, "effective_from": now - timedelta(days=1)},
-        )
-        configuration_services.create_value(
-            configuration=limit,
-            data={"value": 900, "institution": bank, "effective_from": now + timedelta(days=3)},
-        )
-        secret = configuration_services.create_configuration(
-            data={"key": "gateway.token", "value_type": "string", "is_sensitive": True}
-        )
-        configuration_services.create_value(
-            configuration=secret,
-            data={
-                "value": "tok-Zq81xW",
-                "institution": bank,
-                "effective_from": now + timedelta(days=1),
-            },
-        )
-        flag = flag_services.create_flag(
-            data={
-                "name": "instant-payments",
-                "rollout_percent": Decimal("25.0"),
-                "institutions": [bank],
-            }
-        )
-    return {
-        "calendar": calendar,
-        "bank": bank,
-        "window": window,
-        "limit": limit,
-        "secret": secret,
-        "flag": flag,
-        "now": now,
-    }
-
-
-@pytest.fixture
-def estate(db):
-    return make_estate()
-
-
-ROLES_MIGRATION = importlib.import_module("cbpconfig.migrations.0003_console_roles")
-AUDITOR_MIGRATION = importlib.import_module(
-    "cbpconfig.migrations.0004_auditor_without_sensitive_values"
-)
-
-
-def ensure_roles() -> None:
-    """The roles as the data migrations make them (0003 creates them, 0004 takes sensitive
-    values in clear from the Auditor). A transactional test (the e2e suite) empties every table
-    after it, the migrations' groups too: put them back for the tests after it."""
-    from django.db.migrations.executor import MigrationExecutor
-
-    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
-        return
-    loader = MigrationExecutor(connection).loader
-    ROLES_MIGRATION.create_roles(
-        loader.project_state(("cbpconfig", ROLES_MIGRATION_NAME)).apps, None
-    )
-    AUDITOR_MIGRATION.withdraw(
-        loader.project_state(("cbpconfig", AUDITOR_MIGRATION_NAME)).apps, None
-    )
-
-
-ROLES_MIGRATION_NAME = "0003_console_roles"
-AUDITOR_MIGRATION_NAME = "0004_auditor_without_sensitive_values"
-
-
-def role_clients(django_user_model):
-    """role_client("Auditor") -> a logged-in Client of a staff user in that role (group)."""
-    ensure_roles()
-
-    def make(role: str, username: str | None = None) -> Client:
-        username = username or role.lower().replace(" ", "-").replace("-administrator", "-admin")
-        user = django_user_model.objects.create_user(username, password=PASSWORD, is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
-def role_client(db, django_user_model):
-    return role_clients(django_user_model)
+ROLES_MIGRATION = importlib.import_module(f"cbpconfig.migrations.{ROLES_MIGRATION_NAME}")
 
 
 def text_of(response) -> str:
@@ -230,10 +83,10 @@ def test_menu__no_waffle_samples_or_switches__one_api_keys_entry(client, superus
 
 
 def test_roles__created_by_the_migration__with_their_permissions():
-    Group.objects.filter(name__in=ROLES).delete()
+    Group.objects.filter(name__in=CONSOLE_ROLES).delete()
     ensure_roles()  # runs the migration's function on the migration's own model state
     groups = {g.name: g for g in Group.objects.all()}
-    assert set(ROLES) <= set(groups)
+    assert set(CONSOLE_ROLES) <= set(groups)
 
     def perms(role):
         return {
@@ -241,7 +94,7 @@ def test_roles__created_by_the_migration__with_their_permissions():
             for p in groups[role].permissions.select_related("content_type")
         }
 
-    editor, admin_, auditor, keys = (perms(r) for r in ROLES)
+    editor, admin_, auditor, keys = (perms(r) for r in CONSOLE_ROLES)
     assert {"calendars.add_holiday", "windows.change_windowoverride"} <= editor
     assert "configuration.change_configurationvalue" in editor
     assert "configuration.view_sensitive_value" not in editor

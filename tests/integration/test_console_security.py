@@ -376,6 +376,20 @@ def _logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
+def _assert_logs_in(client: Client, username: str = "alice") -> None:
+    """The right password logs ``username`` in (not locked out)."""
+    response = _log_in(client, username, PASSWORD)
+    assert response.status_code == 302
+    assert _logged_in(client)
+
+
+def _lock_out(client: Client, username: str = "alice") -> None:
+    """Five wrong passwords: ``username`` is locked, the right one is refused too."""
+    for _ in range(5):
+        _log_in(client, username, "nope-nope-1")
+    assert _log_in(client, username, PASSWORD).status_code == 429
+
+
 @pytest.fixture
 def accounts(django_user_model):
     for name in ("alice", "bob"):
@@ -413,10 +427,7 @@ def test_login__five_wrong_passwords__account_locked_even_with_the_right_one(acc
     assert not [r for r in caplog.records if wrong in r.getMessage() or PASSWORD in r.getMessage()]
 
     # Another account from another address is not affected.
-    other = _browser("192.0.2.20")
-    response = _log_in(other, "bob", PASSWORD)
-    assert response.status_code == 302
-    assert _logged_in(other)
+    _assert_logs_in(_browser("192.0.2.20"), "bob")
 
 
 def test_login__four_wrong_passwords__then_the_right_one_logs_in(accounts):
@@ -424,9 +435,7 @@ def test_login__four_wrong_passwords__then_the_right_one_logs_in(accounts):
     client = _browser("192.0.2.30")
     for _ in range(4):
         assert _log_in(client, "alice", "nope-nope-1").status_code == 200
-    response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302
-    assert _logged_in(client)
+    _assert_logs_in(client)
 
 
 def test_login__twenty_failures_from_one_address__locks_the_address_across_user_names(
@@ -436,17 +445,13 @@ def test_login__twenty_failures_from_one_address__locks_the_address_across_user_
     for index in range(19):  # each user name below its own limit
         assert _log_in(attacker, f"guess{index % 5}-{index}", "x-wrong-1").status_code == 200
     # 19 failures: the address is not locked yet.
-    probe = _browser("198.51.100.7")
-    assert _log_in(probe, "bob", PASSWORD).status_code == 302
-    assert _logged_in(probe)
+    _assert_logs_in(_browser("198.51.100.7"), "bob")
     assert _log_in(attacker, "guess-last", "x-wrong-1").status_code == 429
     refused = _browser("198.51.100.7")
     assert _log_in(refused, "bob", PASSWORD).status_code == 429
     assert not _logged_in(refused)
     # The same account from another address logs in.
-    elsewhere = _browser("198.51.100.8")
-    assert _log_in(elsewhere, "bob", PASSWORD).status_code == 302
-    assert _logged_in(elsewhere)
+    _assert_logs_in(_browser("198.51.100.8"), "bob")
 
 
 def test_login__forwarded_for_from_an_untrusted_peer__does_not_escape_the_address_lock(
@@ -481,31 +486,23 @@ def test_login__after_a_reset__the_account_logs_in(accounts, command, argument):
     from django.core.management import call_command
 
     client = _browser("192.0.2.40")
-    for _ in range(5):
-        _log_in(client, "alice", "nope-nope-1")
-    assert _log_in(client, "alice", PASSWORD).status_code == 429
+    _lock_out(client)
     out = io.StringIO()
     call_command(command, *([argument] if argument else []), stdout=out)
     assert "attempts removed" in out.getvalue()
-    response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302
-    assert _logged_in(client)
+    _assert_logs_in(client)
 
 
 def test_login__after_the_cool_off__the_account_logs_in(accounts):
     from axes.models import AccessAttempt
 
     client = _browser("192.0.2.50")
-    for _ in range(5):
-        _log_in(client, "alice", "nope-nope-1")
-    assert _log_in(client, "alice", PASSWORD).status_code == 429
+    _lock_out(client)
     # Sixteen minutes later (the failures age past the 15-minute cool-off).
     for attempt in AccessAttempt.objects.all():
         attempt.attempt_time -= timedelta(minutes=16)
         attempt.save(update_fields=["attempt_time"])
-    response = _log_in(client, "alice", PASSWORD)
-    assert response.status_code == 302
-    assert _logged_in(client)
+    _assert_logs_in(client)
 
 
 def test_login__lock_out__does_not_touch_the_api_keys(accounts, make_key):

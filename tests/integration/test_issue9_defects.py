@@ -28,7 +28,7 @@ from cbpconfig.admin import ServiceModelAdmin
 from configuration import services as configuration_services
 from configuration.models import Configuration, ConfigurationValue
 from tests.factories import session
-from tests.support.forms import opened_form
+from tests.support.forms import opened_form, with_fields
 from windows import admin as windows_admin
 from windows import services as window_services
 from windows.models import ProcessingWindow, WindowOverride
@@ -52,13 +52,6 @@ def admin_client(superuser):
 def _opened_form(client: Client, url: str, model_name: str) -> dict[str, list[str]]:
     """GET ``url`` and return what submitting its form unchanged (Save) would POST."""
     return {**opened_form(client, url, f"{model_name}_form"), "_save": ["Save"]}
-
-
-def _set(form: dict, **fields) -> dict:
-    out = dict(form)
-    for name, value in fields.items():
-        out[name.replace("__", "-")] = [value]
-    return out
 
 
 def _page_text(response) -> str:
@@ -108,21 +101,21 @@ def test_calendar_model__empty_weekend__full_clean_accepts_and_none_refused(db):
 def test_calendar_admin__empty_weekend__added_and_changed(admin_client):
     base = "/admin/calendars/calendar/"
     form = _opened_form(admin_client, f"{base}add/", "calendar")
-    form = _set(form, code="TIPS", name="TIPS", timezone="Europe/Berlin", weekend_days="[]")
+    form = with_fields(form, code="TIPS", name="TIPS", timezone="Europe/Berlin", weekend_days="[]")
     response = admin_client.post(f"{base}add/", form)
     assert response.status_code == 302, _page_text(response)[:3000]
     tips = Calendar.objects.get(code="TIPS")
     assert tips.weekend_days == []
 
     usfed = calendar_services.create_calendar(data={"code": "USFED", "name": "US"})
-    form = _set(_opened_form(admin_client, f"{base}{usfed.pk}/change/", "calendar"))
+    form = with_fields(_opened_form(admin_client, f"{base}{usfed.pk}/change/", "calendar"))
     assert form["weekend_days"] == ["6", "7"]  # ticked boxes since issue 13 (JSON still accepted)
-    response = admin_client.post(f"{base}{usfed.pk}/change/", _set(form, weekend_days="[]"))
+    response = admin_client.post(f"{base}{usfed.pk}/change/", with_fields(form, weekend_days="[]"))
     assert response.status_code == 302, _page_text(response)[:3000]
     assert Calendar.objects.get(pk=usfed.pk).weekend_days == []
     # An empty box is not "no weekend": refused with a message, nothing changed.
     form = _opened_form(admin_client, f"{base}{usfed.pk}/change/", "calendar")
-    response = admin_client.post(f"{base}{usfed.pk}/change/", _set(form, weekend_days=""))
+    response = admin_client.post(f"{base}{usfed.pk}/change/", with_fields(form, weekend_days=""))
     assert response.status_code == 200
     assert "[] for a calendar open every day" in _page_text(response)
     # The year view shows every day of a week as a business day.
@@ -309,7 +302,9 @@ def test_configuration_admin__type_change_refused_by_the_service__form_again_wit
         configuration=limit,
         data={"value": "xyz", "effective_from": datetime(2026, 2, 1, tzinfo=ZoneInfo("UTC"))},
     )
-    response = admin_client.post(url, _set(form, value_type="integer", values__0__DELETE="on"))
+    response = admin_client.post(
+        url, with_fields(form, value_type="integer", values__0__DELETE="on")
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "is not a integer" in str(errors["value_type"]), errors
@@ -319,7 +314,7 @@ def test_configuration_admin__type_change_refused_by_the_service__form_again_wit
     assert sorted(ConfigurationValue.objects.values_list("value", flat=True)) == ["abc", "xyz"]
     # Good case: the form opened now shows both values; deleting both, the type changes.
     form = _opened_form(admin_client, url, "configuration")
-    form = _set(form, value_type="integer", values__0__DELETE="on", values__1__DELETE="on")
+    form = with_fields(form, value_type="integer", values__0__DELETE="on", values__1__DELETE="on")
     response = admin_client.post(url, form)
     assert response.status_code == 302, _page_text(response)[:3000]
     assert Configuration.objects.get(pk=limit.pk).value_type == "integer"
@@ -331,7 +326,7 @@ def test_configuration_admin__type_change_deleting_the_old_values__saved_in_one_
 ):
     url = f"/admin/configuration/configuration/{limit.pk}/change/"
     form = _opened_form(admin_client, url, "configuration")
-    form = _set(
+    form = with_fields(
         form,
         value_type="integer",
         values__0__DELETE="on",
@@ -364,7 +359,7 @@ def test_configuration_admin__two_new_values_at_one_instant__refused_on_the_form
         "values__2__effective_from_1": "00:00:00",
     }
     response = admin_client.post(
-        url, _set(_opened_form(admin_client, url, "configuration"), **rows)
+        url, with_fields(_opened_form(admin_client, url, "configuration"), **rows)
     )
     assert response.status_code == 200
     assert "conflicts with an existing object" in _page_text(response)
@@ -373,7 +368,7 @@ def test_configuration_admin__two_new_values_at_one_instant__refused_on_the_form
     # Good case: two instants.
     rows["values__2__effective_from_0"] = "2026-04-01"
     response = admin_client.post(
-        url, _set(_opened_form(admin_client, url, "configuration"), **rows)
+        url, with_fields(_opened_form(admin_client, url, "configuration"), **rows)
     )
     assert response.status_code == 302, _page_text(response)[:3000]
     assert ConfigurationValue.objects.filter(configuration=limit).count() == 3
@@ -547,13 +542,13 @@ def test_window_admin__form_opened_before_an_api_change__refused_then_saved_fres
     response = writer.patch("/api/v1/windows/WIRE/", {"name": "From the API"}, format="json")
     assert response.status_code == 200
 
-    response = admin_client.post(url, _set(opened, name="From the admin"))
+    response = admin_client.post(url, with_fields(opened, name="From the admin"))
     assert response.status_code == 200
     assert "Someone else changed this object" in _page_text(response)
     assert ProcessingWindow.objects.get(pk=window.pk).name == "From the API"
 
     fresh = _opened_form(admin_client, url, "processingwindow")
-    response = admin_client.post(url, _set(fresh, name="From the admin"))
+    response = admin_client.post(url, with_fields(fresh, name="From the admin"))
     assert response.status_code == 302, _page_text(response)[:3000]
     assert ProcessingWindow.objects.get(pk=window.pk).name == "From the admin"
 
@@ -572,13 +567,13 @@ def test_window_admin__override_row_opened_before_an_api_change__refused_then_sa
     )
     assert response.status_code == 200, response.content
 
-    response = admin_client.post(url, _set(opened, **{f"overrides__{row}__reason": "Admin"}))
+    response = admin_client.post(url, with_fields(opened, **{f"overrides__{row}__reason": "Admin"}))
     assert response.status_code == 200
     assert "Someone else changed this object" in _page_text(response)
     assert WindowOverride.objects.get(pk=closed.pk).reason == "From the API"
 
     fresh = _opened_form(admin_client, url, "processingwindow")
-    response = admin_client.post(url, _set(fresh, **{f"overrides__{row}__reason": "Admin"}))
+    response = admin_client.post(url, with_fields(fresh, **{f"overrides__{row}__reason": "Admin"}))
     assert response.status_code == 302, _page_text(response)[:3000]
     assert WindowOverride.objects.get(pk=closed.pk).reason == "Admin"
 
@@ -590,12 +585,12 @@ def test_override_admin__form_opened_before_a_service_change__refused_then_saved
     url = f"/admin/windows/windowoverride/{closed.pk}/change/"
     opened = _opened_form(admin_client, url, "windowoverride")
     window_services.update_override(override=closed, data={"reason": "by a service"})
-    response = admin_client.post(url, _set(opened, reason="Admin"))
+    response = admin_client.post(url, with_fields(opened, reason="Admin"))
     assert response.status_code == 200
     assert "Someone else changed this object" in _page_text(response)
     assert WindowOverride.objects.get(pk=closed.pk).reason == "by a service"
     response = admin_client.post(
-        url, _set(_opened_form(admin_client, url, "windowoverride"), reason="Admin")
+        url, with_fields(_opened_form(admin_client, url, "windowoverride"), reason="Admin")
     )
     assert response.status_code == 302
     assert WindowOverride.objects.get(pk=closed.pk).reason == "Admin"

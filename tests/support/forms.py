@@ -92,3 +92,13 @@ def opened_form(client: Any, url: str, form_id: str) -> dict[str, list[str]]:
     parser.feed(response.content.decode())
     assert parser.data, f"no form {form_id!r} in {url}"
     return {k: v for k, v in parser.data.items() if "__prefix__" not in k}
+
+
+def with_fields(form: dict[str, list[str]], **fields: Any) -> dict[str, list[str]]:
+    """``form`` with ``fields`` set: ``rows__0__name`` is the field ``rows-0-name`` (an inline
+    row's), a list is every value of a multiple field, anything else the one value; a button
+    is a field too (``_save="Save"``)."""
+    out = dict(form)
+    for name, value in fields.items():
+        out[name.replace("__", "-")] = value if isinstance(value, list) else [value]
+    return out

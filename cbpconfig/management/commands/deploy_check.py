@@ -467,10 +467,15 @@ class Command(OperationsCommand):
             )
         return f"{len(results)} hot reads measured, {self.options['requests']} requests each"
 
-    def step_record_pre(self) -> str:
-        self.state["pre"] = {"passed_at": _now()}
+    def record_passed(self, phase: str) -> str:
+        """Note in the state file that ``phase`` passed now (the gate of the next phase reads
+        it); the path of the state file."""
+        self.state[phase] = {"passed_at": _now()}
         write_state(self.state_path, self.state)
         return str(self.state_path)
+
+    def step_record_pre(self) -> str:
+        return self.record_passed("pre")
 
     # --- migrate ---
 
@@ -514,10 +519,8 @@ class Command(OperationsCommand):
         return out.strip().splitlines()[-1] if out.strip() else None
 
     def step_record_migrate(self) -> str:
-        self.state["migrate"] = {"passed_at": _now()}
         self.state.pop("post", None)
-        write_state(self.state_path, self.state)
-        return str(self.state_path)
+        return self.record_passed("migrate")
 
     # --- post ---
 
@@ -613,6 +616,4 @@ class Command(OperationsCommand):
         return f"{len(now)} hot reads within +{tolerance:.0%} + {slack:g} ms of the baseline p95"
 
     def step_record_post(self) -> str:
-        self.state["post"] = {"passed_at": _now()}
-        write_state(self.state_path, self.state)
-        return str(self.state_path)
+        return self.record_passed("post")
