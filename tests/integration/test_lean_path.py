@@ -5,9 +5,7 @@ WSGI application (the dispatcher gunicorn serves), not the test client's handler
 
 from __future__ import annotations
 
-import io
 import json
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.conf import settings
@@ -16,6 +14,7 @@ from cbpconfig.lean import Dispatcher, LeanHandler, is_lean
 from cbpconfig.models import AuditEntry
 from configuration import services
 from configuration.models import Institution
+from tests.support.wsgi import wsgi_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,38 +26,7 @@ def app():
     return application()
 
 
-def call(app, method: str, path: str, key: str | None = None, body=None, **headers):
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    query = ""
-    if "?" in path:
-        path, query = path.split("?", 1)
-    data = b"" if body is None else json.dumps(body).encode()
-    environ.update(
-        {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(data),
-            "CONTENT_LENGTH": str(len(data)),
-            "CONTENT_TYPE": "application/json",
-        }
-    )
-    if key:
-        environ["HTTP_AUTHORIZATION"] = f"Api-Key {key}"
-    for name, value in headers.items():
-        environ[f"HTTP_{name.upper()}"] = value
-    captured: dict = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        captured["status"] = int(status.split()[0])
-        captured["headers"] = response_headers
-
-    payload = b"".join(app(environ, start_response))
-    return captured["status"], captured["headers"], payload
+call = wsgi_call
 
 
 def header(headers, name):

@@ -8,9 +8,6 @@ without."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.test import override_settings
@@ -22,6 +19,8 @@ from cbpconfig.models import APIKey
 from cbpconfig.ready import READY
 from configuration.models import Configuration, ConfigurationValue, Institution
 from flags.models import Flag
+from tests.factories import session
+from tests.support.wsgi import wsgi_call
 from windows.models import ProcessingWindow, WindowOverride
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis]
@@ -58,43 +57,7 @@ def full():
 
 
 def call(app, path: str, key: str | None, method: str = "GET", body=None, **headers):
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    query = ""
-    if "?" in path:
-        path, query = path.split("?", 1)
-    data = b"" if body is None else json.dumps(body).encode()
-    environ.update(
-        {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "HTTP_HOST": "127.0.0.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.input": io.BytesIO(data),
-        }
-    )
-    if body is not None:
-        environ["CONTENT_LENGTH"] = str(len(data))
-        environ["CONTENT_TYPE"] = "application/json"
-    if key:
-        environ["HTTP_AUTHORIZATION"] = f"Api-Key {key}"
-    for name, value in headers.items():
-        environ[f"HTTP_{name.upper()}"] = value
-    captured: dict = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        captured["status"] = int(status.split()[0])
-        captured["headers"] = response_headers
-
-    result = app(environ, start_response)
-    try:
-        payload = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    return captured["status"], captured["headers"], payload
+    return wsgi_call(app, method, path, key, body, **headers)
 
 
 def comparable(answer):
@@ -148,16 +111,7 @@ def seeded(estate, full):
             "name": "RTGS day",
             "calendar": "TGT",
             "payment_type": "RTGS",
-            "sessions": [
-                {
-                    "label": "day",
-                    "weekdays": [1, 2, 3, 4, 5],
-                    "opens": "07:00",
-                    "opens_day_offset": 0,
-                    "closes": "18:00",
-                    "closes_day_offset": 0,
-                }
-            ],
+            "sessions": [session()],
         },
     )
     for i in range(3):
