@@ -297,8 +297,10 @@ def resolve_calendar(codes: str):
 
 
 def query_convention(request, allowed) -> str:
-    raw = request.query_params.get("convention")
-    if raw is None or raw == "":
+    # Absent: `following`. Present but empty is a 400 like every other parameter's (the schema's
+    # enum has no ""), never a silent default.
+    raw = query_value(request, "convention", f"one of: {', '.join(allowed)}")
+    if raw is None:
         return "following"
     if raw not in allowed:
         raise reject("convention", f"{raw!r} is not one of: {', '.join(allowed)}.")

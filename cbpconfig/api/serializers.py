@@ -34,11 +34,15 @@ TEXT_MAX_LENGTH = 2000
 
 class StrictCharField(serializers.CharField):
     """A CharField that refuses a value that is not a string (a number, a boolean, a list):
-    400 "Not a valid string." rather than DRF's silent ``str(value)``."""
+    400 "Not a valid string." rather than DRF's silent ``str(value)``. ``max_length`` holds for
+    the value as sent, as the schema's ``maxLength`` says, not only after leading and trailing
+    white space is trimmed (DRF checks the trimmed value)."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return str(super().to_internal_value(data))
 
 

@@ -68,7 +68,9 @@ class ConfigurationSerializer(StrictModelSerializer):
     schema = serializers.JSONField(
         allow_null=True,
         required=False,
-        help_text="A JSON Schema (draft 2020-12) every value must also satisfy; null for none.",
+        help_text="A JSON Schema (draft 2020-12) every value must also satisfy; null for none. "
+        "A `$ref` must resolve inside the schema (remote references are not fetched) and a "
+        "`pattern` is matched with RE2; a schema that is not valid is a 400 naming the problem.",
     )
     default = serializers.JSONField(
         allow_null=True,

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from cbpconfig import ready
 from cbpconfig.api.etag import conditional_response
-from cbpconfig.api.params import query_datetime
+from cbpconfig.api.params import query_datetime, query_value
 from cbpconfig.api.permissions import institution_for, institution_scope
 from cbpconfig.api.views import IF_NONE_MATCH, VersionedModelViewSet, versioned_schema
 from cbpconfig.dates import rfc3339
@@ -258,7 +258,7 @@ class ConfigurationResolveView(APIView):
         responses={
             200: KeyResolutionSerializer,
             304: OpenApiResponse(description="Not modified"),
-            400: OpenApiResponse(description="Bad `at`"),
+            400: OpenApiResponse(description="Bad `at`, or an empty `institution`"),
             404: OpenApiResponse(
                 description="Unknown key or institution, not the caller's institution, or no "
                 "value and no default"
@@ -267,7 +267,7 @@ class ConfigurationResolveView(APIView):
     )
     def get(self, request, key: str):
         at = _query_at(request)
-        requested = request.query_params.get("institution") or None
+        requested = query_value(request, "institution", "an institution code")
         code = institution_for(request, requested, refuse=_no_institution(requested))
         now = timezone.now()
         try:

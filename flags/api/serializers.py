@@ -156,8 +156,9 @@ class EvaluationSerializer(serializers.Serializer):
 @extend_schema_field(
     {
         "type": "object",
-        "description": "Evaluation context; `targetingKey` is the institution's code (BIC).",
-        "properties": {"targetingKey": {"type": "string", "example": "DEUTDEFF"}},
+        "description": "Evaluation context; `targetingKey` is the institution's code (BIC). "
+        "An empty `targetingKey` is a missing one (TARGETING_KEY_MISSING).",
+        "properties": {"targetingKey": {"type": "string", "minLength": 1, "example": "DEUTDEFF"}},
         "required": ["targetingKey"],
         "additionalProperties": True,
     }

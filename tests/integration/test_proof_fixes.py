@@ -2,7 +2,9 @@
 
 - Hostile input: lone UTF-16 surrogates and numbers that overflow to infinity are refused by
   the one JSON parser (400 on the API, OFREP PARSE_ERROR); a number is no string (a holiday
-  `name` of 123 is a 400); free text is bounded (TEXT_MAX_LENGTH).
+  `name` of 123 is a 400); free text is bounded (TEXT_MAX_LENGTH). An OFREP context is read,
+  never stored: a U+0000 in one of its attributes is evaluated, not a PARSE_ERROR. A text
+  field's `maxLength` holds for the value as sent, before white space is trimmed.
 - Authorization: OPTIONS /api/docs/ and a write by a staff user without permissions to a view
   that has no such method are never a 500.
 - Schema truth: boolean and choice filters refuse an empty value; the iCalendar feed answers
@@ -20,6 +22,7 @@ from rest_framework.test import APIClient
 from calendars import services as calendar_services
 from cbpconfig.api.serializers import TEXT_MAX_LENGTH
 from configuration import services
+from tests.factories import make_calendar, make_institution
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +33,7 @@ FLAGS = "/api/v1/flags/"
 
 @pytest.fixture
 def target2(db):
-    cal = calendar_services.create_calendar(
-        data={"code": "TARGET2", "name": "TARGET2", "timezone": "Europe/Berlin"}
-    )
+    cal = make_calendar("TARGET2", timezone="Europe/Berlin")
     calendar_services.create_holiday(
         calendar=cal, data={"date": date(2026, 12, 25), "name": "Christmas Day"}
     )
@@ -41,9 +42,7 @@ def target2(db):
 
 @pytest.fixture
 def bank(target2):
-    return services.create_institution(
-        data={"code": "DEUTDEFF", "name": "Deutsche", "country": "DE", "timezone": "Europe/Berlin"}
-    )
+    return make_institution("DEUTDEFF")
 
 
 def post_raw(client, url: str, body: str):
@@ -97,6 +96,32 @@ def test_ofrep_number_overflowing__parse_error(reader, bank):
     assert response.status_code == 200, response.content
 
 
+@pytest.mark.parametrize("platform", [True, False], ids=["platform key", "institution key"])
+@pytest.mark.parametrize(
+    "extra", ['"a\\u0000b": 1', '"n": "a\\u0000b"', '"\\u0000": {"\\u0000": ["\\u0000"]}']
+)
+def test_ofrep_nul_in_context_attributes__evaluated(make_key, client_for, bank, platform, extra):
+    """schemathesis (institution key): an OFREP context is read, never stored, and may carry
+    any attributes (OFREP), so a U+0000 in one is no PARSE_ERROR; the API still refuses it."""
+    client = client_for(make_key("k", institution=None if platform else bank))
+    body = '{"context": {"targetingKey": "DEUTDEFF", ' + extra + "}}"
+    for url in ("/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/nope"):
+        response = post_raw(client, url, body)
+        assert response.status_code in (200, 404), response.content
+        assert response.json().get("errorCode") in (None, "FLAG_NOT_FOUND"), response.content
+
+
+def test_ofrep_nul_in_targeting_key__invalid_context_or_403(make_key, client_for, bank):
+    body = '{"context": {"targetingKey": "DEUT\\u0000DEFF"}}'
+    response = post_raw(client_for(make_key("p")), "/ofrep/v1/evaluate/flags", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["errorCode"] == "INVALID_CONTEXT"
+    response = post_raw(
+        client_for(make_key("i", institution=bank)), "/ofrep/v1/evaluate/flags", body
+    )
+    assert response.status_code == 403, response.content
+
+
 @pytest.mark.parametrize("name", [123, 1.5, True, ["New Year"]])
 def test_holiday_name_not_a_string__400(writer, target2, name):
     url = f"{CALENDARS}TARGET2/holidays/"
@@ -104,6 +129,21 @@ def test_holiday_name_not_a_string__400(writer, target2, name):
     assert response.status_code == 400, response.content
     assert "name" in response.json()
     response = writer.post(url, {"date": "2026-01-01", "name": "New Year"}, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_name_longer_than_max_length_as_sent__400_even_if_trimmed_it_fits(writer, target2):
+    """schemathesis (negative_data_rejection): a holiday name of "\\v" + 200 characters broke
+    the documented `maxLength: 200` and was stored trimmed (201). The limit holds for the
+    value as sent; trimming still applies to a name within it."""
+    url = f"{CALENDARS}TARGET2/holidays/"
+    response = writer.post(url, {"date": "2026-01-01", "name": "\v" + "x" * 200}, format="json")
+    assert response.status_code == 400, response.content
+    assert "no more than 200 characters" in response.json()["name"][0]
+    response = writer.post(url, {"date": "2026-01-01", "name": "\v" + "x" * 199}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "x" * 199
+    response = writer.post(url, {"date": "2026-01-02", "name": "x" * 200}, format="json")
     assert response.status_code == 201, response.content
 
 

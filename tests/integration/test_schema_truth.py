@@ -419,6 +419,9 @@ EMPTY = [
     ("/api/v1/windows/SCT/sessions", {"start": "", "end": "2026-12-31"}, "start"),
     ("/api/v1/windows/SCT/sessions", {"start": "2026-12-01", "end": ""}, "end"),
     (f"/api/v1/configurations/{KEY}/resolve", {"at": ""}, "at"),
+    # `institution=` answered the global value, as if it were absent.
+    (f"/api/v1/configurations/{KEY}/resolve", {"institution": ""}, "institution"),
+    (f"/api/v1/configurations/{KEY}/resolve", {"institution": " "}, "institution"),
     (f"/api/v1/institutions/{BANK}/configuration", {"at": " "}, "at"),
     ("/api/v1/calendars/TARGET2/business-days/check", {"date": ""}, "date"),
     ("/api/v1/calendars/TARGET2/business-days/next", {"date": ""}, "date"),
@@ -426,6 +429,17 @@ EMPTY = [
     ("/api/v1/calendars/TARGET2/business-days/count", {"start": "", "end": "2027-01-01"}, "start"),
     ("/api/v1/calendars/TARGET2/business-days/count", {"start": "2026-12-01", "end": ""}, "end"),
     ("/api/v1/calendars/TARGET2/business-days", {"start": "2026-12-01", "end": ""}, "end"),
+    # schemathesis: `convention=` was read as the default `following` (the enum has no "").
+    (
+        "/api/v1/calendars/TARGET2/business-days/add",
+        {"date": "2026-12-24", "days": "1", "convention": ""},
+        "convention",
+    ),
+    (
+        "/api/v1/calendars/TARGET2/business-days/adjust",
+        {"date": "2026-12-24", "convention": " "},
+        "convention",
+    ),
     ("/api/v1/audit-log/", {"since": ""}, "since"),
     ("/api/v1/audit-log/", {"until": ""}, "until"),
     ("/api/v1/audit-log/", {"action": ""}, "action"),
@@ -444,6 +458,12 @@ def test_query__empty_parameter__400_naming_it(world, writer, url, params, name)
 def test_query__absent_optional_parameter__still_its_default(world, writer):
     assert writer.get("/api/v1/windows/SCT/status").status_code == 200
     assert writer.get(f"/api/v1/configurations/{KEY}/resolve").status_code == 200
+    resolve = writer.get(f"/api/v1/configurations/{KEY}/resolve", {"institution": BANK})
+    assert resolve.status_code == 200, resolve.content
+    add = "/api/v1/calendars/TARGET2/business-days/add"
+    response = writer.get(add, {"date": "2026-12-24", "days": "1"})
+    assert response.status_code == 200, response.content
+    assert response.json()["convention"] == "following"
     assert writer.get("/api/v1/institutions/", {"page": "1"}).status_code == 200
 
 
@@ -463,3 +483,41 @@ def test_audit_log_filters__documented_with_the_types_they_accept(schema, world,
         assert writer.get("/api/v1/audit-log/", {"action": action}).status_code == 200
     since = {"since": "2026-01-01T00:00:00Z", "until": "2199-01-01T00:00:00+01:00"}
     assert writer.get("/api/v1/audit-log/", since).status_code == 200
+
+
+def test_ofrep_targeting_key__documented_non_empty__empty_is_targeting_key_missing(
+    schema, world, writer
+):
+    """schemathesis: `{"targetingKey": ""}` was schema-valid, yet OFREP counts an empty key as
+    a missing one; the schema says minLength 1, so that request is the negative case it is."""
+    for path in ("/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/{key}"):
+        body = request_component(schema, schema["paths"][path]["post"])
+        context = body["properties"]["context"]
+        assert context["required"] == ["targetingKey"]
+        assert context["properties"]["targetingKey"]["minLength"] == 1
+    response = writer.post("/ofrep/v1/evaluate/flags", {"context": {"targetingKey": ""}}, "json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errorCode"] == "TARGETING_KEY_MISSING"
+    response = writer.post("/ofrep/v1/evaluate/flags", {"context": {"targetingKey": BANK}}, "json")
+    assert response.status_code == 200, response.content
+
+
+def test_configuration_schema__documented_as_a_json_schema_invalid_one_400(schema, world, writer):
+    """schemathesis: `schema` is `type: object` (OpenAPI 3.0 cannot carry the draft 2020-12
+    meta-schema), so an object that is no valid JSON Schema is a 400 the exemption list names;
+    the field's description says what is required."""
+    field = schema["components"]["schemas"]["Configuration"]["properties"]["schema"]
+    assert field["type"] == "object"
+    assert field["nullable"] is True
+    assert "draft 2020-12" in field["description"]
+    assert "$ref" in field["description"]
+    body = {"key": "proof.bad_schema", "value_type": "integer", "schema": {"type": 5}}
+    response = writer.post("/api/v1/configurations/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert "is not a valid JSON Schema (draft 2020-12)" in response.content.decode()
+    body["schema"] = {"$ref": "https://example.com/schema.json"}
+    response = writer.post("/api/v1/configurations/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert "remote references are not fetched" in response.content.decode()
+    body["schema"] = {"type": "integer", "minimum": 0}
+    assert writer.post("/api/v1/configurations/", body, format="json").status_code == 201

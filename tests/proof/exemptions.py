@@ -90,13 +90,6 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
         "range: start <= end).",
     ),
     (
-        ("POST",),
-        "/ofrep/v1/evaluate/flags",
-        "TARGETING_KEY_MISSING",
-        "Flags: OFREP is called with {context: {targetingKey: <institution code>}}; errors as "
-        "the OFREP specification defines them (TARGETING_KEY_MISSING).",
-    ),
-    (
         WRITES,
         "/api/v1/",
         "does not exist.",
@@ -198,6 +191,28 @@ EXEMPTIONS: list[tuple[tuple[str, ...], str, str, str]] = [
         "/api/v1/configurations/",
         "does not satisfy",
         "Configurations: default must satisfy the type and schema.",
+    ),
+    (
+        WRITES,
+        "/api/v1/configurations/",
+        "is not a valid JSON Schema (draft 2020-12)",
+        "Configurations: schema is a JSON Schema (draft 2020-12) that every value must also "
+        "satisfy; the schema can only say `type: object` (OpenAPI 3.0 cannot carry the "
+        "draft 2020-12 meta-schema, nor RE2's rules for `pattern`).",
+    ),
+    (
+        WRITES,
+        "/api/v1/configurations/",
+        "which is not defined in the schema (remote references are not fetched)",
+        "Configurations: schema is a JSON Schema (draft 2020-12); a `$ref` must resolve inside "
+        "it (the service never fetches a URL a caller names; the schema's description says so).",
+    ),
+    (
+        WRITES,
+        "/api/v1/configurations/",
+        "the schema refers to itself in an endless loop of $ref",
+        "Configurations: schema is a JSON Schema (draft 2020-12) that every value must also "
+        "satisfy; one that loops on every value can be satisfied by none.",
     ),
     (
         ("POST",),
