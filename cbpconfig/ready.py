@@ -8,9 +8,14 @@ computed under (:mod:`cbpconfig.cache`): nothing else. So the lean dispatcher
 the full path sent them, with their ETag — and answers the next identical request itself:
 
 1. The request must be a GET or HEAD under the lean path (``Authorization: Api-Key …``) with an
-   ``Accept`` of none, ``*/*`` or ``application/json``; anything else goes the full way.
+   ``Accept`` of none, ``*/*`` or ``application/json``; anything else goes the full way. A POST
+   qualifies too when its body has a ``Content-Length`` of at most 8 KiB (an evaluation such
+   as OFREP's is a read sent by POST): the body is read once, handed on unchanged to the full
+   path, and its SHA-256 and ``Content-Type`` become part of the entry's key. Only a view that
+   calls :func:`keep` is ever kept, and no write does.
 2. The entry is looked up by (method, path, query string, host, scheme, Accept, the key's
-   SHA-256). Its key must have been verified in this process (``authentication.remembered``).
+   SHA-256, and for a POST the body's). Its key must have been verified in this process
+   (``authentication.remembered``).
 3. ONE cache round trip (``get_many``) reads the current tokens the answer was computed under,
    the epoch and the keys' token. All must equal the recorded ones, else the full path
    answers (and records the answer again). A changed keys' token (a key was issued, changed
@@ -32,6 +37,8 @@ a write, a cold cache, an unknown parameter: the full path, as before.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import threading
 import time
@@ -64,9 +71,10 @@ Replay = Callable[[], object]
 
 MAX_ENTRIES = 4096
 MAX_BODY_BYTES = 256 * 1024
+MAX_POST_BYTES = 8 * 1024  # a POST read (OFREP's evaluation body) larger than this: full path
 MAX_TOTAL_BYTES = 48 * 1024 * 1024
 _ACCEPTED = frozenset({"", "*/*", "application/json"})
-_METHODS = frozenset({"GET", "HEAD"})
+_METHODS = frozenset({"GET", "HEAD", "POST"})
 _KEYS_TOKEN = coherence.token_key(authentication.KEYS)
 _EPOCH_TOKEN = coherence.token_key(coherence.EPOCH)
 
@@ -202,6 +210,13 @@ def _memo_key(environ: dict[str, Any]) -> tuple[tuple[str, ...], str] | None:
     forwarded = environ.get("HTTP_X_FORWARDED_PROTO")
     if forwarded is not None and not is_trusted_proxy(environ.get("REMOTE_ADDR")):
         forwarded = None  # TrustedProxyHeadersMiddleware drops it
+    body_digest = content_type = ""
+    if method == "POST":
+        body = _post_body(environ)
+        if body is None:
+            return None
+        body_digest = hashlib.sha256(body).hexdigest()
+        content_type = environ.get("CONTENT_TYPE", "")
     digest = authentication.digest_of(raw_key)
     key = (
         method,
@@ -216,8 +231,27 @@ def _memo_key(environ: dict[str, Any]) -> tuple[tuple[str, ...], str] | None:
         environ.get("HTTP_ACCEPT", ""),
         environ.get("HTTP_X_REQUESTED_WITH", ""),
         digest,
+        content_type,
+        body_digest,
     )
     return key, digest
+
+
+def _post_body(environ: dict[str, Any]) -> bytes | None:
+    """A small POST's body, read once and put back for the full path; None when the body is
+    not a small one of known length (chunked, too large, unreadable): the full way, untouched."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return None
+    length = environ.get("CONTENT_LENGTH") or ""
+    if not length.isdigit() or int(length) > MAX_POST_BYTES:
+        return None
+    size = int(length)
+    try:
+        body = environ["wsgi.input"].read(size) if size else b""
+    except Exception:  # a broken client connection: let the full path answer it
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body if len(body) == size else None  # a short read: the full path sees the same
 
 
 class ReadyResponses:

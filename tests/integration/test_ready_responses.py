@@ -8,6 +8,7 @@ without."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.test import override_settings
@@ -127,12 +128,12 @@ def seeded(estate, full):
     return estate
 
 
-def same(fast, full, path, key, **headers):
+def same(fast, full, path, key, method="GET", body=None, **headers):
     """The fast app answers twice (the second from a kept answer when it may be kept), the
     full one once; all three answers must be equal but for the request id."""
-    first = call(fast, path, key, **headers)
-    second = call(fast, path, key, **headers)
-    reference = call(full, path, key, **headers)
+    first = call(fast, path, key, method, body, **headers)
+    second = call(fast, path, key, method, body, **headers)
+    reference = call(full, path, key, method, body, **headers)
     assert comparable(first) == comparable(reference), path
     assert comparable(second) == comparable(reference), path
     return reference
@@ -344,8 +345,8 @@ def test_warm_hot_reads__no_query(seeded, fast, django_assert_num_queries):
         call(fast, path, own)
         with django_assert_num_queries(0):
             assert call(fast, path, key)[0] == 200
-    # OFREP (a POST: never kept, answered by the full lean path) and "now" answers: still
-    # no query when warm.
+    # OFREP (the bulk answer kept by its body's digest, the single flag answered by the full
+    # lean path) and "now" answers: still no query when warm.
     ofrep = {"context": {"targetingKey": "PERFDEFF"}}
     for path in ("/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/perf-f01"):
         call(fast, path, key, method="POST", body=ofrep)
@@ -359,3 +360,107 @@ def test_warm_hot_reads__no_query(seeded, fast, django_assert_num_queries):
         call(fast, path, own)
         with django_assert_num_queries(0):
             assert call(fast, path, own)[0] == 200
+
+
+OFREP_BULK = "/ofrep/v1/evaluate/flags"
+
+
+def _ofrep(code: str, **extra) -> dict:
+    return {"context": {"targetingKey": code, **extra}}
+
+
+def test_kept_answers__ofrep_bulk_post__kept_by_body_equal_to_the_full_path(seeded, fast, full):
+    key, own = seeded["reader"], seeded["own"]
+    before = hits()
+    answers = {}
+    for code in ("PERFDEFF", "OTHRDEFF"):
+        reference = same(fast, full, OFREP_BULK, key, "POST", _ofrep(code))
+        assert reference[0] == 200, reference[2]
+        answers[code] = reference
+        tag = etag_of(reference)
+        assert same(fast, full, OFREP_BULK, key, "POST", _ofrep(code), IF_NONE_MATCH=tag)[0] == 304
+    assert hits() - before == 4  # the second of each pair
+    # The body is part of the key: another institution's context is another answer.
+    assert answers["PERFDEFF"][2] != answers["OTHRDEFF"][2]
+    # Scope is checked on every path: the institution key may ask only for its own.
+    assert same(fast, full, OFREP_BULK, own, "POST", _ofrep("PERFDEFF"))[0] == 200
+    before = hits()
+    assert same(fast, full, OFREP_BULK, own, "POST", _ofrep("OTHRDEFF"))[0] == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[1, 2]",
+        b'{"context": {}}',
+        b'{"context": {"targetingKey": 7}}',
+        b'{"context": {"targetingKey": "NOPEDEFF"}}',
+        b"[" * 3000 + b"]" * 3000,
+        b'{"context": "x"}',
+    ],
+)
+def test_kept_answers__ofrep_bad_bodies__equal_never_kept(seeded, fast, full, body):
+    key = seeded["reader"]
+    before = hits()
+    first, second, reference = (
+        wsgi_call(app, "POST", OFREP_BULK, key, raw_body=body) for app in (fast, fast, full)
+    )
+    assert reference[0] == 400, reference[2]
+    assert comparable(first) == comparable(reference)
+    assert comparable(second) == comparable(reference)
+    assert hits() == before
+
+
+def test_kept_answers__large_post_body__full_path_every_time(seeded, fast, full):
+    """A body over 8 KiB is not read ahead: answered, equal, never kept."""
+    key = seeded["reader"]
+    body = _ofrep("PERFDEFF", note="x" * 9000)
+    before = hits()
+    assert same(fast, full, OFREP_BULK, key, "POST", body)[0] == 200
+    assert hits() == before
+
+
+def test_kept_answers__writes_by_post__never_kept(seeded, fast, full):
+    """A POST that writes goes the full way every time: the second equal POST is refused as a
+    duplicate (it is not the first one's 201 replayed), and the first created the row."""
+    key = seeded["writer"]
+    body = {"key": "perf.new", "description": "x", "value_type": "integer", "default": 1}
+    before = hits()
+    first = call(fast, "/api/v1/configurations/", key, "POST", body)
+    second = call(fast, "/api/v1/configurations/", key, "POST", body)
+    assert first[0] == 201, first[2]
+    assert second[0] == 409, second[2]
+    assert Configuration.objects.filter(key="perf.new").count() == 1
+    assert hits() == before
+
+
+def test_kept_answers__ofrep_after_a_flag_change__next_request_sees_it(seeded, fast, full):
+    key = seeded["reader"]
+    body = _ofrep("PERFDEFF")
+    before = same(fast, full, OFREP_BULK, key, "POST", body)
+    flag = Flag.objects.get(name="perf-f00")
+    flag.everyone = not any(
+        f["key"] == "perf-f00" and f["value"] for f in json.loads(before[2])["flags"]
+    )
+    flag.save()
+    after = same(fast, full, OFREP_BULK, key, "POST", body)
+    assert after[0] == 200
+    values = {f["key"]: f["value"] for f in json.loads(after[2])["flags"]}
+    assert values["perf-f00"] is flag.everyone
+
+
+def test_kept_answers__ofrep_metrics_as_the_full_path(seeded, fast, full):
+    key = seeded["reader"]
+    body = _ofrep("PERFDEFF")
+    call(fast, OFREP_BULK, key, "POST", body)
+    call(fast, OFREP_BULK, key, "POST", body)
+    call(full, OFREP_BULK, key, "POST", body)
+    before = _samples()
+    call(full, OFREP_BULK, key, "POST", body)
+    by_full = _delta(before, _samples())
+    before = _samples()
+    hit = hits()
+    call(fast, OFREP_BULK, key, "POST", body)
+    assert hits() == hit + 1
+    assert _delta(before, _samples()) == by_full

@@ -15,17 +15,19 @@ def wsgi_call(
     path: str,
     key: str | None = None,
     body: Any = None,
+    *,
+    raw_body: bytes | None = None,
     **headers: str,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers, body bytes) of ``method path`` from 127.0.0.1, with ``Api-Key key``
-    when given, ``body`` as JSON when given, and ``headers`` as HTTP_<NAME> (``if_none_match``
+    when given, ``body`` as JSON when given (or ``raw_body``, these exact bytes), and ``headers`` as HTTP_<NAME> (``if_none_match``
     becomes ``If-None-Match``)."""
     environ: dict[str, Any] = {}
     setup_testing_defaults(environ)
     query = ""
     if "?" in path:
         path, query = path.split("?", 1)
-    data = b"" if body is None else json.dumps(body).encode()
+    data = raw_body if raw_body is not None else b"" if body is None else json.dumps(body).encode()
     environ.update(
         {
             "REQUEST_METHOD": method,
@@ -37,7 +39,7 @@ def wsgi_call(
             "wsgi.input": io.BytesIO(data),
         }
     )
-    if body is not None:
+    if body is not None or raw_body is not None:
         environ["CONTENT_LENGTH"] = str(len(data))
         environ["CONTENT_TYPE"] = "application/json"
     if key:
