@@ -20,8 +20,12 @@ Phases (gunicorn, 2 sync workers, wrk; all traffic on 127.0.0.1, port in 17600-1
    baseline: a DRF view doing one Redis GET, same gunicorn, measured before and after and
    averaged), cache hit rate and PostgreSQL queries per request from /metrics deltas (the
    queries of the /metrics scrape itself are measured and subtracted).
+The reads: window status (at a fixed instant), sessions (30 and 366 days), business-day check,
+add and a year's list, resolved configuration (the institution's and one key's, each at a fixed
+instant and for "now"), flag evaluation and OFREP bulk.
+
 3. **Mixed**: wrk (-c7) whose Lua script rotates over all the hot reads, for
-   10 x PROBE + 4 s; meanwhile each read in turn is probed alone on one more connection
+   12 x PROBE + 4 s; meanwhile each read in turn is probed alone on one more connection
    (wrk -c1, PROBE s) for its client-side p50/p95/p99 under the mixed load. Also per read, from
    the server's /metrics deltas: requests/s, errors, cache hit rate. Total req/s, latency,
    non-2xx and queries per request of the mixed run itself.
@@ -237,19 +241,24 @@ def grow_institutions(target: int) -> None:
 # -- the hot reads --------------------------------------------------------------------------
 
 
+AT = "2026-03-12T15:00:00Z"  # the fixed instant of the reads that name one
+
+
 def hot_reads(first: dict) -> list[tuple[str, str, str, str | None]]:
     """(label, method, path, body) of every hot read."""
     cal = f"/api/v1/calendars/{MARKET_CALENDAR}/business-days"
     ofrep_body = json.dumps({"context": {"targetingKey": CODE}})
     return [
-        ("window status", "GET", "/api/v1/windows/W0000/status?at=2026-03-12T15:00:00Z", None),
+        ("window status", "GET", f"/api/v1/windows/W0000/status?at={AT}", None),
         ("window sessions 30d", "GET", "/api/v1/windows/W0000/sessions?start=2026-03-01&end=2026-03-30", None),
         ("window sessions 366d", "GET", "/api/v1/windows/W0000/sessions?start=2026-01-01&end=2027-01-01", None),
         ("business-day check", "GET", f"{cal}/check?date=2026-04-03", None),
         ("business-day add", "GET", f"{cal}/add?date=2026-04-03&days=10&convention=modified_following", None),
         ("business-day list (1y)", "GET", f"{cal}?start=2026-01-01&end=2026-12-31", None),
-        ("configuration (institution)", "GET", f"/api/v1/institutions/{CODE}/configuration", None),
-        ("configuration (one key)", "GET", f"/api/v1/configurations/{first['key']}/resolve?institution={CODE}", None),
+        ("configuration (institution)", "GET", f"/api/v1/institutions/{CODE}/configuration?at={AT}", None),
+        ("configuration (one key)", "GET", f"/api/v1/configurations/{first['key']}/resolve?institution={CODE}&at={AT}", None),
+        ("configuration now (inst.)", "GET", f"/api/v1/institutions/{CODE}/configuration", None),
+        ("configuration now (one key)", "GET", f"/api/v1/configurations/{first['key']}/resolve?institution={CODE}", None),
         ("flags evaluate", "GET", f"/api/v1/flags/evaluate?institution={CODE}", None),
         ("OFREP bulk", "POST", "/ofrep/v1/evaluate/flags", ofrep_body),
     ]  # fmt: skip
@@ -268,7 +277,9 @@ OPERATIONS = {  # URL pattern names, the `operation` label of cbp_operation_* me
     "window sessions 366d": "window-sessions", "business-day check": "business-days-check",
     "business-day add": "business-days-add", "business-day list (1y)": "business-days-list",
     "configuration (institution)": "institution-configuration",
-    "configuration (one key)": "configuration-resolve", "flags evaluate": "flag-evaluate",
+    "configuration (one key)": "configuration-resolve",
+    "configuration now (inst.)": "institution-configuration",
+    "configuration now (one key)": "configuration-resolve", "flags evaluate": "flag-evaluate",
     "OFREP bulk": "ofrep-evaluate-flags",
 }  # fmt: skip
 WRITE_OPERATIONS = (

