@@ -130,6 +130,9 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if not _metrics_dir:
     _metrics_dir = tempfile.mkdtemp(prefix="cbp-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+# It must exist before the master preloads the application (creating a metric opens a file in
+# it); on_starting, which runs after the preload, then empties it of the master's files.
+os.makedirs(_metrics_dir, exist_ok=True)
 
 
 def _json_error_log() -> None:
