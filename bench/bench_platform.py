@@ -69,6 +69,7 @@ CODE = "DEUTDEFF"  # the institution every read is for (has values and flags)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PORTS = range(17600, 17700)
 READS_AFTER = 6  # reads after each write
+SUSPECT_LATENCY_SUM = 1.15  # wrk's latency sum / (connections x duration) above this: flagged
 MARKET_CALENDAR = "TARGET2"
 
 SCALE = {
@@ -433,11 +434,15 @@ def wrk(srv, requests: list, headers: dict, seconds: int, connections: int = 8, 
         m = re.search(r"^BENCH (.*)$", out, re.M)
         if m is None:
             raise SystemExit(f"wrk failed: {err[:300]}")
-        n, dur, non2xx, sockerr, p50, p95, p99, mx, _ = (float(x) for x in m.group(1).split())
+        n, dur, non2xx, sockerr, p50, p95, p99, mx, mean = (float(x) for x in m.group(1).split())
         return {
             "requests": n, "rps": n / (dur / 1e6), "non2xx": int(non2xx),
             "socket_errors": int(sockerr), "p50": p50 / 1000, "p95": p95 / 1000,
             "p99": p99 / 1000, "max": mx / 1000,
+            # Sequential requests on `connections` connections cannot add up to more latency
+            # than connections x duration; wrk's do when the server closed connections under
+            # it (a worker recycled): its latency figures for that run are then unreliable.
+            "latency_sum_ratio": mean * n / (connections * dur),
         }  # fmt: skip
 
     return finish if background else finish()
@@ -672,13 +677,21 @@ def main() -> None:  # noqa: C901 - one linear script
             floor = (before_base + after_base) / 2
             q = (queries(m0, m1) - per_scrape) / r["requests"]
             rows[label] = r
+            flag = " *" if r["latency_sum_ratio"] > SUSPECT_LATENCY_SUM else ""
             print(
                 f"  {label:<28} {r['rps']:7.0f} {r['p50']:7.2f} {r['p95']:7.2f} {r['p99']:7.2f} "
                 f"{r['non2xx'] + r['socket_errors']:6d} {r['rps'] / floor:5.2f} "
                 f"{hit_rate(m0, m1, label):>6} {kept_rate(m0, m1, r['requests']):>6} {q:6.3f}"
+                f"{flag}"
             )
             before_base = after_base
         print(f"  floor (baseline) last run: {before_base:.0f} req/s")
+        if any(r["latency_sum_ratio"] > SUSPECT_LATENCY_SUM for r in rows.values()):
+            print(
+                "  * wrk's latencies add up to more than connections x duration: a worker was "
+                "recycled under the run and wrk timed requests from before its reconnect; that "
+                "row's p50-p99 are not to be trusted"
+            )
 
         def mixed(title: str, writer: Writer | None) -> None:
             """Mixed load (-c7, all reads rotated) for len(reads) * probe + 4 s; meanwhile each
