@@ -28,7 +28,10 @@ the full path sent them, with their ETag — and answers the next identical requ
    (registered with :func:`keep`) are recorded as the full path records them.
 
 What is kept: a view calls :func:`keep` when its answer depends only on the request and the
-tokens it read (an answer for "now" does not call it); the dispatcher keeps a 200 or 304 whose
+tokens it read. An answer for "now" is kept only where its body does not name the instant and
+the view knows when the data make another answer (a configuration key's next scheduled
+value: ``keep(until=...)``); it is not served from that instant on. Window status for "now"
+and an institution's configuration for "now" are never kept; the dispatcher keeps a 200 or 304 whose
 tokens were all read from the cache (none changed in the request, none missing). An error,
 a write, a cold cache, an unknown parameter: the full path, as before.
 
@@ -47,6 +50,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
@@ -86,18 +90,25 @@ _EPOCH_TOKEN = coherence.token_key(coherence.EPOCH)
 class _Recording:
     keep: bool = False
     replay: list[Replay] = field(default_factory=list)
+    until: float | None = None  # a Unix time after which the answer may differ
 
 
 _recording: ContextVar[_Recording | None] = ContextVar("cbp_ready_recording", default=None)
 
 
-def keep(*replay: Replay) -> None:
+def keep(*replay: Replay, until: datetime | None = None) -> None:
     """The answer being computed depends only on the request and the tokens read: it may be
-    kept. ``replay``: the view's own counters, called again for each answer served ready."""
+    kept. ``replay``: the view's own counters, called again for each answer served ready.
+    ``until``: the instant from which the answer may differ though no token moved (a read for
+    "now" whose data schedule a change); it is not served from then on."""
     recording = _recording.get()
     if recording is not None:
         recording.keep = True
         recording.replay.extend(replay)
+        if until is not None:
+            moment = until.timestamp()
+            if recording.until is None or moment < recording.until:
+                recording.until = moment
 
 
 def replay(*calls: Replay) -> None:
@@ -128,6 +139,7 @@ class _Entry:
     tokens: dict[str, Any]  # token key -> raw value the answer was computed under
     etag: str
     variants: dict[bool, _Variant]  # not-modified? -> variant
+    until: float | None = None  # not served from this Unix time on (keep(until=...))
     size: int = 0
 
 
@@ -282,6 +294,8 @@ class ReadyResponses:
         digest: str,
     ) -> Iterable[bytes] | None:
         started = time.perf_counter()
+        if entry.until is not None and time.time() >= entry.until:
+            return None
         known = authentication.remembered(digest)
         if known is None:
             return None
@@ -397,12 +411,19 @@ class ReadyResponses:
             observed=_observed(request, response, known[0]),
         )
         not_modified = status_code == 304
-        if entry is not None and entry.tokens == tokens and entry.etag == etag:
+        if (
+            entry is not None
+            and entry.tokens == tokens
+            and entry.etag == etag
+            and entry.until == recording.until
+        ):
             variants = dict(entry.variants)
             variants[not_modified] = variant
         else:
             variants = {not_modified: variant}
-        _memory.put(key, _Entry(tokens=dict(tokens), etag=etag, variants=variants))
+        _memory.put(
+            key, _Entry(tokens=dict(tokens), etag=etag, variants=variants, until=recording.until)
+        )
 
 
 # -- metrics and the access line, as the full path records them -----------------------------------

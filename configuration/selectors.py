@@ -63,11 +63,13 @@ class ResolvedSet:
 @dataclass(frozen=True)
 class Answer:
     """A resolved answer ready to send: its ETag and JSON body (None = the key resolves to
-    nothing), and whether it came from the cache."""
+    nothing), whether it came from the cache, and the first instant after the asked one at
+    which the data make another answer (None: none scheduled)."""
 
     etag: str
     body: bytes | None
     hit: bool
+    valid_until: datetime | None = None
 
 
 def _encode(data) -> bytes:
@@ -167,7 +169,7 @@ def _from_cache(keys: list[str], at: datetime) -> tuple[str | None, Answer | Non
     for entry in entries:
         if entry is not None and entry.covers(generation, at):
             metrics.cache_result(True)
-            return generation, Answer(entry.etag, entry.body, hit=True)
+            return generation, Answer(entry.etag, entry.body, True, entry.valid_until)
     metrics.cache_result(False)
     return generation, None
 
@@ -208,7 +210,7 @@ def _answer(
         return answer
     result, etag, body = compute(moment)
     _remember(keys, at is not None, generation, result, etag, body, now)
-    return Answer(etag, body, hit=False)
+    return Answer(etag, body, False, result.valid_until)
 
 
 def institution_configuration(

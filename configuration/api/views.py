@@ -284,6 +284,11 @@ class ConfigurationResolveView(APIView):
                 f"{key} has no value for {code or 'the global scope'} at "
                 f"{rfc3339(at or now)} and no default."
             )
-        if at is not None:  # a fixed instant: a function of the generation (cbpconfig.ready)
-            ready.keep(*metrics.operation_counters("resolve"))
+        # A function of the generation (cbpconfig.ready): for a fixed instant for as long as
+        # the data stay, for "now" also only until the next scheduled value takes effect (the
+        # body does not name the instant).
+        ready.keep(
+            *metrics.operation_counters("resolve"),
+            until=None if at is not None else answer.valid_until,
+        )
         return _send(request, answer.etag, answer.body)

@@ -464,3 +464,39 @@ def test_kept_answers__ofrep_metrics_as_the_full_path(seeded, fast, full):
     call(fast, OFREP_BULK, key, "POST", body)
     assert hits() == hit + 1
     assert _delta(before, _samples()) == by_full
+
+
+def test_kept_answers__one_key_for_now__kept_until_the_next_scheduled_value(seeded, fast, full):
+    """A one-key answer for "now" is kept (its body does not name the instant) only until the
+    next value of that key takes effect: the first request after it answers the new value,
+    without any write in between. An institution's configuration for "now" names the instant:
+    never kept."""
+    import time
+
+    from django.utils import timezone
+
+    key = seeded["reader"]
+    path = "/api/v1/configurations/perf.k001/resolve?institution=PERFDEFF"
+    takes_effect = timezone.now() + dt.timedelta(seconds=2)
+    ConfigurationValue.objects.create(
+        configuration=Configuration.objects.get(key="perf.k001"),
+        institution=seeded["bank"],
+        value=4242,
+        effective_from=takes_effect,
+    )
+    before = hits()
+    first = same(fast, full, path, key)
+    assert first[0] == 200
+    assert json.loads(first[2])["value"] == 1  # the default, until the value takes effect
+    assert hits() == before + 1  # the second of the pair was a kept answer
+    time.sleep(max(0.0, (takes_effect - timezone.now()).total_seconds()) + 0.2)
+    later = hits()
+    after = same(fast, full, path, key)
+    assert json.loads(after[2])["value"] == 4242
+    assert json.loads(after[2])["source"] == "institution"
+    assert hits() == later + 1  # the new answer is kept in turn (nothing else scheduled)
+    before = hits()
+    answers = [call(fast, "/api/v1/institutions/PERFDEFF/configuration", key) for _ in range(2)]
+    assert [a[0] for a in answers] == [200, 200]
+    assert json.loads(answers[0][2])["at"] != json.loads(answers[1][2])["at"]
+    assert hits() == before
