@@ -31,8 +31,8 @@ What is kept: a view calls :func:`keep` when its answer depends only on the requ
 tokens it read. An answer for "now" is kept only where its body does not name the instant and
 the view knows when the data make another answer (a configuration key's next scheduled
 value: ``keep(until=...)``); it is not served from that instant on. Window status for "now"
-and an institution's configuration for "now" are never kept; the dispatcher keeps a 200 or 304 whose
-tokens were all read from the cache (none changed in the request, none missing). An error,
+and an institution's configuration for "now" are never kept. The dispatcher keeps a 200 or
+304 whose tokens were all read from the cache (none changed in the request, none missing). An error,
 a write, a cold cache, an unknown parameter: the full path, as before.
 
 ``CBP_READY_RESPONSES=false`` turns the whole mechanism off (the full lean path answers).

@@ -386,6 +386,7 @@ def test_kept_answers__ofrep_bulk_post__kept_by_body_equal_to_the_full_path(seed
     assert same(fast, full, OFREP_BULK, own, "POST", _ofrep("PERFDEFF"))[0] == 200
     before = hits()
     assert same(fast, full, OFREP_BULK, own, "POST", _ofrep("OTHRDEFF"))[0] == 403
+    assert hits() == before  # a refusal is never kept
 
 
 @pytest.mark.parametrize(
